@@ -1,0 +1,40 @@
+# The two commands a new user needs are `make demo` and `make test`; both set up first.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+export PREFECT_HOME ?= $(CURDIR)/.state/prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export DBT_PROFILES_DIR ?= $(CURDIR)
+export DO_NOT_TRACK ?= 1
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]' 2>&1 \
+	  | { grep -v '^WARNING: Location' || true; }
+	test -f profiles.yml || cp profiles.example.yml profiles.yml
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/eod demo
+
+test: setup
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/eod lint-sql
+
+bench: setup
+	$(BIN)/eod bench
+
+clean:
+	rm -rf $(VENV) .state target logs

@@ -1,0 +1,1 @@
+"""Subcommands of `eod`; each module defines `register(subparsers)`."""

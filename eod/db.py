@@ -1,0 +1,63 @@
+"""Connections to the platform and warehouse Postgres."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from urllib.parse import parse_qs, unquote, urlparse
+
+import psycopg2
+import psycopg2.extensions
+
+from eod.errors import ServiceError
+
+
+def connect(url: str, *, application_name: str = "eod", autocommit: bool = False):
+    """A psycopg2 connection, or a one-line ServiceError saying why not."""
+    try:
+        conn = psycopg2.connect(url, application_name=application_name, connect_timeout=10)
+    except psycopg2.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreachable"
+        raise ServiceError(f"cannot connect to Postgres at {redact(url)}: {first}") from None
+    conn.autocommit = autocommit
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(url: str, **kwargs) -> Iterator[psycopg2.extensions.connection]:
+    """One connection, one transaction: committed on success, rolled back on error."""
+    conn = connect(url, **kwargs)
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parsed = urlparse(url)
+    if parsed.password:
+        netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
+        return parsed._replace(netloc=netloc).geturl()
+    return url
+
+
+def libpq_env(url: str) -> dict[str, str]:
+    """PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE for a URL (dbt's profile reads them)."""
+    parsed = urlparse(url)
+    query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+    env = {
+        "PGHOST": query.get("host") or unquote(parsed.hostname or "") or "localhost",
+        "PGPORT": str(query.get("port") or parsed.port or 5432),
+        "PGUSER": unquote(parsed.username or "") or query.get("user") or "postgres",
+        "PGPASSWORD": unquote(parsed.password or "") or query.get("password", ""),
+        "PGDATABASE": (parsed.path or "/").lstrip("/") or query.get("dbname") or "postgres",
+    }
+    return env
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server, another database."""
+    parsed = urlparse(url)
+    return parsed._replace(path="/" + database).geturl()

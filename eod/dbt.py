@@ -1,0 +1,42 @@
+"""Running dbt against the configured (or embedded) database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from eod.config import PROJECT_DIR
+from eod.db import libpq_env
+
+
+def prepare_env(database_url: str, env: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for dbt: libpq variables for profiles.yml, project-local profile and logs."""
+    env = dict(os.environ if env is None else env)
+    env.update(libpq_env(database_url))
+    env.setdefault("DBT_PROFILES_DIR", str(profiles_dir()))
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    env.setdefault("DO_NOT_TRACK", "1")
+    return env
+
+
+def profiles_dir() -> Path:
+    """The project root, with profiles.yml copied from profiles.example.yml when missing."""
+    profile = PROJECT_DIR / "profiles.yml"
+    if not profile.exists():
+        shutil.copyfile(PROJECT_DIR / "profiles.example.yml", profile)
+    return PROJECT_DIR
+
+
+def invoke(args: list[str], database_url: str) -> bool:
+    """Run dbt in this process with dbt's programmatic runner; True when it succeeded."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ.update(prepare_env(database_url))
+    cwd = os.getcwd()
+    os.chdir(PROJECT_DIR)
+    try:
+        result = dbtRunner().invoke(args)
+    finally:
+        os.chdir(cwd)
+    return bool(result.success)

@@ -1,0 +1,25 @@
+with
+
+source as (
+    select * from {{ source('capture', 'custody_balances') }}
+),
+
+currencies as (
+    select * from {{ ref('stg_exchange__currencies') }}
+),
+
+renamed as (
+    select
+        source.business_date,
+        source.currency,
+        source.coin,
+        source.wallet_id,
+        source.balance_units,
+        -- base units to currency units, exactly (numeric division by a power of ten)
+        source.balance_units / power(10::numeric, currencies.decimals) as balance,
+        source.captured_at
+    from source
+    inner join currencies on source.currency = currencies.currency
+)
+
+select * from renamed
