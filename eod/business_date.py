@@ -61,7 +61,7 @@ class Cutover:
         return self._instant_on(end_day - timedelta(days=1)), self._instant_on(end_day)
 
     def business_date_of(self, instant: datetime) -> date:
-        """The business date whose window holds an instant (a cutover belongs to the day it starts)."""
+        """The business date whose window holds an instant (a cutover starts its day)."""
         if instant.tzinfo is None:
             raise ValueError("instant must be timezone-aware")
         local = instant.astimezone(self.tz)

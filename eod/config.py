@@ -59,7 +59,9 @@ class Settings:
     def from_env(cls) -> Settings:
         action = (os.environ.get("EOD_SANCTIONS_ACTION") or "suspend").strip()
         if action not in ("suspend", "restrict"):
-            raise ConfigError(f"EOD_SANCTIONS_ACTION must be 'suspend' or 'restrict', got {action!r}")
+            raise ConfigError(
+                f"EOD_SANCTIONS_ACTION must be 'suspend' or 'restrict', got {action!r}"
+            )
         return cls(
             database_url=_opt("EOD_DATABASE_URL"),
             nats_url=_opt("NATS_URL"),
@@ -94,4 +96,6 @@ class Settings:
             if not value
         ]
         if missing:
-            raise ConfigError("eod close needs " + ", ".join(missing) + " (see README, Configuration)")
+            raise ConfigError(
+                "eod close needs " + ", ".join(missing) + " (see README, Configuration)"
+            )

@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,6 +44,12 @@ def start_postgres(state_dir: Path) -> str:
     """Start (or join) the embedded Postgres; return its connection URL."""
     global _pg_server
     if _pg_server is None:
+        # pgserver keeps its lock files under the XDG runtime dir; say where instead of
+        # letting platformdirs warn about the fallback on every command.
+        os.environ.setdefault(
+            "XDG_RUNTIME_DIR", str(Path(tempfile.gettempdir()) / f"eod-{os.getuid()}")
+        )
+        Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             import pgserver
         except ImportError:  # pragma: no cover - part of the install
@@ -60,6 +67,15 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def nats_server_binary() -> str:
@@ -90,6 +106,8 @@ def start_nats(state_dir: Path, port: int | None = None) -> str:
         return _nats_url
     store = _usable_dir(state_dir / "nats", "NATS")
     port = port or _free_port()
+    if not _port_free(port):
+        raise ServiceError(f"cannot start the embedded nats-server: 127.0.0.1:{port} is in use")
     log_file = open(store / "nats-server.log", "ab")  # noqa: SIM115 - lives as long as the server
     cmd = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)]
     try:

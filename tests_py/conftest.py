@@ -44,7 +44,10 @@ def _port_open(host: str, port: int) -> bool:
 @pytest.fixture(scope="session")
 def pg_server_url(tmp_path_factory) -> str:
     """A URL of a Postgres server (its maintenance database) the tests may create databases on."""
-    for url in (os.environ.get("EOD_DATABASE_URL"), "postgresql://postgres@127.0.0.1:5432/postgres"):
+    for url in (
+        os.environ.get("EOD_DATABASE_URL"),
+        "postgresql://postgres@127.0.0.1:5432/postgres",
+    ):
         if url and _pg_reachable(url):
             return url
     return embedded.start_postgres(tmp_path_factory.mktemp("embedded-pg"))

@@ -35,10 +35,15 @@ def test_migrate_twice_changes_nothing(empty_db_url):
     first = migrate(empty_db_url)
     assert first == [m.version for m in discover()]
     before = _schema_fingerprint(empty_db_url)
-    recorded = _fetch(empty_db_url, "select version, checksum, applied_at from eod.schema_migrations")
+    recorded = _fetch(
+        empty_db_url, "select version, checksum, applied_at from eod.schema_migrations"
+    )
     assert migrate(empty_db_url) == []
     assert _schema_fingerprint(empty_db_url) == before
-    assert _fetch(empty_db_url, "select version, checksum, applied_at from eod.schema_migrations") == recorded
+    assert (
+        _fetch(empty_db_url, "select version, checksum, applied_at from eod.schema_migrations")
+        == recorded
+    )
 
 
 def test_contract_tables_exist(db_url):
@@ -51,8 +56,15 @@ def test_contract_tables_exist(db_url):
         )
     }
     for name in (
-        "currencies", "users", "accounts", "ledger_entries", "trades", "mark_prices",
-        "staking_positions", "revenue_router", "custody_wallets",
+        "currencies",
+        "users",
+        "accounts",
+        "ledger_entries",
+        "trades",
+        "mark_prices",
+        "staking_positions",
+        "revenue_router",
+        "custody_wallets",
     ):
         assert ("exchange", name) in tables
     for name in ("me_balances", "custody_balances", "onchain_staking", "eod_runs"):
@@ -60,7 +72,8 @@ def test_contract_tables_exist(db_url):
     money = _fetch(
         db_url,
         """select numeric_precision, numeric_scale from information_schema.columns
-           where table_schema = 'exchange' and table_name = 'ledger_entries' and column_name = 'amount'""",
+           where table_schema = 'exchange' and table_name = 'ledger_entries'
+             and column_name = 'amount'""",
     )
     assert money == [(38, 18)]
 
@@ -80,11 +93,21 @@ def test_old_three_value_enum_is_extended_in_place(empty_db_url):
         )
     ]
     assert sorted(labels) == sorted(
-        ["pending_kyc", "kyc_rejected", "kyc_approved", "active", "suspended", "restricted",
-         "closed", "banned"]
+        [
+            "pending_kyc",
+            "kyc_rejected",
+            "kyc_approved",
+            "active",
+            "suspended",
+            "restricted",
+            "closed",
+            "banned",
+        ]
     )
     assert _fetch(empty_db_url, "select user_id, status::text from exchange.users order by 1") == [
-        (1, "active"), (2, "suspended"), (3, "banned"),
+        (1, "active"),
+        (2, "suspended"),
+        (3, "banned"),
     ]
     assert migrate(empty_db_url) == []
 

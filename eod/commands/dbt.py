@@ -9,9 +9,7 @@ from eod.context import Context
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "dbt", help="run dbt on the configured database", add_help=False
-    )
+    parser = subparsers.add_parser("dbt", help="run dbt on the configured database", add_help=False)
     parser.add_argument("dbt_args", nargs=argparse.REMAINDER)
     parser.set_defaults(handler=_run)
 
