@@ -1,0 +1,1 @@
+"""The close's own machinery: leader election, the step ledger, postings."""
