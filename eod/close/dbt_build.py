@@ -1,0 +1,136 @@
+"""The close's `dbt build` for one business date, through prefect-dbt's runner.
+
+Inside a flow, PrefectDbtRunner turns each dbt node into a Prefect task, so the
+flow run shows every model and test with its outcome. A failing test tagged
+`reconciliation` is a break, not an error: the build step still succeeds, and the
+breaks are acted on (and make `eod close` exit non-zero). Any other failure or error
+fails the step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from eod.config import PROJECT_DIR
+from eod.dbt import prepare_env
+from eod.errors import EodError
+
+log = logging.getLogger(__name__)
+
+RECON_TAG = "reconciliation"
+
+
+class DbtBuildFailed(EodError):
+    """dbt build failed for a reason other than a reconciliation break."""
+
+
+@dataclass
+class NodeOutcome:
+    unique_id: str
+    status: str
+    failures: int | None
+    seconds: float
+    message: str | None
+    is_reconciliation: bool
+
+
+@dataclass
+class BuildOutcome:
+    nodes: list[NodeOutcome] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[NodeOutcome]:
+        return [
+            n
+            for n in self.nodes
+            if n.status in ("error", "runtime error")
+            or (n.status == "fail" and not n.is_reconciliation)
+        ]
+
+    @property
+    def breaks(self) -> list[NodeOutcome]:
+        return [n for n in self.nodes if n.status == "fail" and n.is_reconciliation]
+
+    @property
+    def skipped(self) -> list[NodeOutcome]:
+        return [n for n in self.nodes if n.status == "skipped"]
+
+    def summary(self) -> dict:
+        counts: dict[str, int] = {}
+        for n in self.nodes:
+            counts[n.status] = counts.get(n.status, 0) + 1
+        return {
+            "nodes": counts,
+            "breaks": [{"test": n.unique_id, "failures": n.failures} for n in self.breaks],
+            "seconds": round(sum(n.seconds for n in self.nodes), 3),
+        }
+
+
+def build_args(business_date: date, target_path: str | None = None) -> list[str]:
+    args = ["build", "--vars", json.dumps({"business_date": business_date.isoformat()})]
+    if target_path:
+        args += ["--target-path", target_path]
+    return args
+
+
+def run_build(database_url: str, business_date: date, *, in_flow: bool = True) -> BuildOutcome:
+    """Run `dbt build` for D; raise DbtBuildFailed unless the only failures are breaks."""
+    os.environ.update(prepare_env(database_url))
+    target = str(Path(os.environ.get("EOD_DBT_TARGET_PATH", PROJECT_DIR / "target")))
+    args = build_args(business_date, target)
+    cwd = os.getcwd()
+    os.chdir(PROJECT_DIR)
+    try:
+        if in_flow:
+            from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
+
+            runner = PrefectDbtRunner(
+                settings=PrefectDbtSettings(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR),
+                raise_on_failure=False,
+                disable_assets=True,
+            )
+            result = runner.invoke(args)
+        else:
+            from dbt.cli.main import dbtRunner
+
+            result = dbtRunner().invoke(args)
+    finally:
+        os.chdir(cwd)
+    outcome = _outcome(result)
+    if result.exception is not None and not outcome.nodes:
+        raise DbtBuildFailed(f"dbt build for {business_date} did not run: {result.exception}")
+    for node in outcome.nodes:
+        log.info("dbt %s %s (%.2fs)", node.status, node.unique_id, node.seconds)
+    if outcome.errors:
+        first = outcome.errors[0]
+        raise DbtBuildFailed(
+            f"dbt build for {business_date}: {len(outcome.errors)} node(s) failed, first "
+            f"{first.unique_id}: {(first.message or first.status).splitlines()[0]}"
+        )
+    return outcome
+
+
+def _outcome(result) -> BuildOutcome:
+    outcome = BuildOutcome()
+    run = getattr(result, "result", None)
+    for res in getattr(run, "results", None) or []:
+        node = res.node
+        tags = set(getattr(node, "tags", []) or []) | set(
+            getattr(getattr(node, "config", None), "tags", []) or []
+        )
+        outcome.nodes.append(
+            NodeOutcome(
+                unique_id=node.unique_id,
+                status=str(getattr(res.status, "value", res.status)),
+                failures=getattr(res, "failures", None),
+                seconds=float(getattr(res, "execution_time", 0.0) or 0.0),
+                message=getattr(res, "message", None),
+                is_reconciliation=RECON_TAG in tags,
+            )
+        )
+    return outcome

@@ -1,0 +1,69 @@
+"""Step timeouts that do not depend on the step cooperating.
+
+The step runs in a worker thread; the caller waits at most EOD_STEP_TIMEOUT_S. On
+expiry every backend whose application_name marks it as this step's is cancelled
+and then terminated (a blocked COPY or a long dbt model stops at once), and the
+caller gets StepTimeout; the worker thread is left to die with its connections.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from eod.db import connect, set_application_name
+from eod.errors import EodError
+
+T = TypeVar("T")
+
+
+class StepTimeout(EodError):
+    """A step ran past EOD_STEP_TIMEOUT_S."""
+
+
+def step_application_name(business_date, step: str) -> str:
+    return f"eod-step {business_date} {step}"
+
+
+def cancel_step_queries(database_url: str, application_name: str) -> int:
+    conn = connect(database_url, application_name="eod-watchdog", autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                """select count(pg_terminate_backend(pid)) from pg_stat_activity
+                   where application_name = %s and pid <> pg_backend_pid()""",
+                (application_name,),
+            )
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def run_with_timeout(
+    fn: Callable[[], T], *, timeout_s: float, database_url: str, business_date, step: str
+) -> T:
+    name = step_application_name(business_date, step)
+    box: dict[str, object] = {}
+    # The worker runs in a copy of this context so Prefect (and dbt's per-node tasks)
+    # still see the flow run it belongs to.
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        set_application_name(name)
+        try:
+            box["value"] = context.run(fn)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name=f"step-{step}", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    set_application_name("eod")
+    if worker.is_alive():
+        cancel_step_queries(database_url, name)
+        raise StepTimeout(f"step {step} for {business_date} exceeded {timeout_s:g}s (timeout)")
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
