@@ -57,7 +57,9 @@ def _holder_of_lock(cur) -> str:
     if not row:
         return "an unknown session"
     pid, app, addr, since = row
-    return f"{app or 'a session'} (backend pid {pid}, from {addr}, since {since:%Y-%m-%d %H:%M:%S%z})"
+    return (
+        f"{app or 'a session'} (backend pid {pid}, from {addr}, since {since:%Y-%m-%d %H:%M:%S%z})"
+    )
 
 
 def _refuse_transaction_pooling(cur) -> None:

@@ -1,0 +1,163 @@
+"""Acting on reconciliation results: freeze, page, announce.
+
+A ledger break suspends the user through the account-state machine (actor `eod`,
+the reason naming the break) in the same transaction that records the step; a user
+whose state cannot go to suspended (already suspended, banned, closed, not yet
+KYC-approved) is left as is and listed. Each broken check pages once per date: the
+dedup key is derived from (date, check), so a re-run keeps it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SAMPLE = 5  # breaks named in a page or event
+
+
+def _rows(cur, query: str, params: tuple) -> list[dict[str, Any]]:
+    cur.execute(query, params)
+    names = [c.name for c in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _enqueue(cur, subject: str, payload: dict[str, Any]) -> None:
+    from eod.outbox import enqueue
+
+    enqueue(cur, subject, payload)
+
+
+def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: (str(v) if v is not None else None) for k, v in r.items()} for r in rows]
+
+
+def recon_breaks(cur, business_date: date) -> dict[str, list[dict[str, Any]]]:
+    return {
+        "me_ledger": _rows(
+            cur,
+            """select user_id, currency, me_total, ledger_total, difference
+               from marts.recon_me_ledger where business_date = %s
+               order by abs(difference) desc, user_id, currency""",
+            (business_date,),
+        ),
+        "custody": _rows(
+            cur,
+            """select currency, liabilities, custody_balance, difference, tolerance
+               from marts.recon_custody where business_date = %s and is_break
+               order by currency""",
+            (business_date,),
+        ),
+        "staking": _rows(
+            cur,
+            """select db_total, onchain_total, difference
+               from marts.recon_staking where business_date = %s and is_break""",
+            (business_date,),
+        ),
+    }
+
+
+def suspend_for_breaks(cur, business_date: date, rows: list[dict[str, Any]]) -> dict[str, list]:
+    by_user: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_user.setdefault(row["user_id"], []).append(row)
+    suspended, left = [], []
+    for user_id in sorted(by_user):
+        cur.execute("select status::text from exchange.users where user_id = %s", (user_id,))
+        found = cur.fetchone()
+        state = found[0] if found else None
+        if state not in ("active", "restricted", "kyc_approved"):
+            left.append({"user_id": user_id, "state": state})
+            continue
+        parts = ", ".join(
+            f"{r['currency']} engine {r['me_total']} vs ledger {r['ledger_total']}"
+            for r in by_user[user_id]
+        )
+        reason = f"EOD {business_date} ledger break: {parts}"
+        cur.execute(
+            "select exchange.transition_account(%s, 'suspended', 'eod', %s)", (user_id, reason)
+        )
+        suspended.append(user_id)
+    return {"suspended": suspended, "not_suspended": left}
+
+
+def act_on_breaks(cur, resources, business_date: date) -> dict[str, Any]:
+    from eod.paging import page_breaks
+
+    breaks = recon_breaks(cur, business_date)
+    detail: dict[str, Any] = {check: len(rows) for check, rows in breaks.items()}
+    if breaks["me_ledger"]:
+        detail.update(suspend_for_breaks(cur, business_date, breaks["me_ledger"]))
+    for check, rows in breaks.items():
+        if not rows:
+            continue
+        sample = _jsonable(rows[:SAMPLE])
+        _enqueue(
+            cur,
+            "eod.recon.failed",
+            {
+                "business_date": business_date.isoformat(),
+                "check": check,
+                "breaks": len(rows),
+                "first": sample,
+            },
+        )
+        page_breaks(resources.settings, business_date, check, len(rows), sample)
+        _enqueue(
+            cur,
+            "eod.alert",
+            {
+                "business_date": business_date.isoformat(),
+                "check": check,
+                "breaks": len(rows),
+                "first": sample,
+                "severity": "critical",
+            },
+        )
+    return detail
+
+
+def page_failure(resources, business_date: date, step: str, reason: str) -> None:
+    """Page a failed step and leave an `eod.alert` in the outbox."""
+    from eod.db import transaction
+    from eod.paging import page_step_failure
+
+    try:
+        page_step_failure(resources.settings, business_date, step, reason)
+    finally:
+        try:
+            with transaction(resources.database_url) as conn, conn.cursor() as cur:
+                _enqueue(
+                    cur,
+                    "eod.alert",
+                    {
+                        "business_date": business_date.isoformat(),
+                        "step": step,
+                        "reason": reason,
+                        "severity": "critical",
+                    },
+                )
+        except Exception as exc:  # the page matters more than the event
+            log.error("could not record eod.alert for %s %s: %s", business_date, step, exc)
+
+
+def close_summary(cur, business_date: date) -> dict[str, Any]:
+    summary = {
+        row["check_name"]: {
+            "items": row["items_checked"],
+            "breaks": row["breaks"],
+            "status": row["status"],
+        }
+        for row in _rows(
+            cur,
+            """select check_name, items_checked, breaks, status
+               from marts.recon_summary where business_date = %s order by check_name""",
+            (business_date,),
+        )
+    }
+    broken = sorted(name for name, s in summary.items() if s["breaks"])
+    detail = {"recon": summary, "broken_checks": broken}
+    _enqueue(cur, "eod.close.completed", {"business_date": business_date.isoformat(), **detail})
+    return detail

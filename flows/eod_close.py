@@ -1,0 +1,100 @@
+"""The `eod-close` Prefect flow: one business date's close, with catch-up.
+
+For each date to close, oldest first, the steps run in this order, each recorded in
+`eod.eod_runs` and skipped when already succeeded for that date:
+
+    capture_registry, capture_custody, capture_staking   (validated before they land)
+    dbt_build              marts of D; reconciliation tests tell breaks from errors
+    post_fee_journal       D's fee journal into the ledger (idempotent)
+    reconcile              suspend users with a ledger break (FSM, actor eod); page
+    post_staking_payouts   payouts of D, dated by the posting instant
+    proof_of_reserves      Merkle sum tree per currency into marts.proof_of_reserves
+    finalise_closures      matured closure requests with zero balances become closed
+    close                  eod.close.completed; the outbox is relayed to NATS
+
+A step that fails or runs past EOD_STEP_TIMEOUT_S is recorded as failed, pages
+on-call, and stops the close: later steps and later dates do not run.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prefect import flow, get_run_logger
+
+from eod.business_date import parse_date
+from eod.close import leader
+from eod.close.steps import StepLedger
+from eod.close.watchdog import StepTimeout, run_with_timeout
+from flows import tasks
+from flows.calendar import dates_to_close
+from flows.resources import CloseResources
+
+STEPS = (
+    ("capture_registry", tasks.capture_registry),
+    ("capture_custody", tasks.capture_custody),
+    ("capture_staking", tasks.capture_staking),
+    ("dbt_build", tasks.dbt_build),
+    ("post_fee_journal", tasks.post_fee_journal),
+    ("reconcile", tasks.reconcile),
+    ("post_staking_payouts", tasks.post_staking_payouts),
+    ("proof_of_reserves", tasks.proof_of_reserves),
+    ("finalise_closures", tasks.finalise_closures),
+    ("close", tasks.complete_close),
+)
+
+
+class CloseFailed(Exception):
+    """A step failed; the close stopped there."""
+
+
+def close_one_date(resources: CloseResources, business_date: date, fencing_token: int) -> dict:
+    """Run every pending step of one date; returns {step: detail} for the steps that ran."""
+    logger = get_run_logger()
+    ledger = StepLedger(resources.database_url, business_date, fencing_token)
+    ran: dict[str, dict] = {}
+    for name, step in STEPS:
+        try:
+            detail = run_with_timeout(
+                lambda step=step: step(resources, ledger, name_of(step)),
+                timeout_s=resources.settings.step_timeout_s,
+                database_url=resources.database_url,
+                business_date=business_date,
+                step=name,
+            )
+        except StepTimeout as exc:
+            ledger.fail(name, "timeout", {"message": str(exc)})
+            tasks.page_step_failure(resources, business_date, name, "timeout")
+            raise CloseFailed(str(exc)) from None
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if ledger.status(name) != "failed":
+                ledger.fail(name, reason)
+            tasks.page_step_failure(resources, business_date, name, reason)
+            raise CloseFailed(f"{business_date} {name}: {reason}") from None
+        if detail is None:
+            logger.info("%s %s: already succeeded, skipped", business_date, name)
+        else:
+            logger.info("%s %s: %s", business_date, name, detail)
+            ran[name] = detail
+    return ran
+
+
+def name_of(step) -> str:
+    return step.__name__ if hasattr(step, "__name__") else step.name
+
+
+@flow(name="eod-close", log_prints=False, validate_parameters=True)
+def eod_close(business_date: str) -> dict:
+    """Close a business date (and any earlier unclosed dates of the chain)."""
+    resources = CloseResources.from_env()
+    target = parse_date(business_date, "business_date")
+    logger = get_run_logger()
+    with leader.acquire(resources.database_url, target) as lead:
+        dates = dates_to_close(resources.database_url, target)
+        if len(dates) > 1:
+            logger.info("catching up: %s", ", ".join(d.isoformat() for d in dates))
+        report = {}
+        for day in dates:
+            report[day.isoformat()] = close_one_date(resources, day, lead.fencing_token)
+    return report
