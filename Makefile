@@ -13,7 +13,12 @@ export DO_NOT_TRACK ?= 1
 
 .PHONY: setup demo test lint bench clean
 
-setup: $(STAMP)
+GENERATED := eod/admin/generated/admin_pb2_grpc.py
+
+setup: $(STAMP) $(GENERATED)
+
+$(GENERATED): proto/admin.proto $(STAMP)
+	$(BIN)/python -m eod.admin.codegen
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
