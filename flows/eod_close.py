@@ -84,11 +84,28 @@ def name_of(step) -> str:
     return step.__name__ if hasattr(step, "__name__") else step.name
 
 
+def _scheduled_date(resources: CloseResources) -> date:
+    """For a scheduled run without a date: the business date that just ended."""
+    from prefect.runtime import flow_run
+
+    from flows.schedule import business_date_ended_before
+
+    started = flow_run.scheduled_start_time
+    return business_date_ended_before(resources.settings.cutover, started)
+
+
 @flow(name="eod-close", log_prints=False, validate_parameters=True)
-def eod_close(business_date: str) -> dict:
-    """Close a business date (and any earlier unclosed dates of the chain)."""
+def eod_close(business_date: str | None = None) -> dict:
+    """Close a business date (and any earlier unclosed dates of the chain).
+
+    Without a date (the daily deployment), the date is the business date that ended
+    at the cutover before the run's scheduled start, never the wall clock.
+    """
     resources = CloseResources.from_env()
-    target = parse_date(business_date, "business_date")
+    if business_date:
+        target = parse_date(business_date, "business_date")
+    else:
+        target = _scheduled_date(resources)
     logger = get_run_logger()
     with leader.acquire(resources.database_url, target) as lead:
         dates = dates_to_close(resources.database_url, target)
