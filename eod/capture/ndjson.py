@@ -1,0 +1,148 @@
+"""Reading the matching engine's NDJSON registry one line at a time.
+
+Amounts must be JSON strings holding a plain decimal (`"1.5"`, `"-0.25"`, `"7"`):
+the contract sends decimal strings, and a JSON number (`1.5`, `1e-5`) has already
+been through a binary float in most producers, so it is refused rather than guessed
+at. Negative amounts parse here and are refused by validation, which counts them.
+Blank lines are ignored. Line numbers count from 1 (the header).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from eod.errors import InputError, ServiceError
+
+_AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+# Codes only: they go into COPY's text format, where tabs and backslashes are syntax.
+_CURRENCY = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
+AMOUNT_FIELDS = ("total", "locked", "available")
+
+
+def _load(line_no: int, raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise InputError(f"registry line {line_no}: malformed JSON ({exc.msg})") from None
+
+
+def parse_header(raw: bytes, expected_as_of: datetime) -> tuple[datetime, int]:
+    """(as_of, sequence) of the first line; as_of must be the end of the business date."""
+    header = _load(1, raw)
+    if not isinstance(header, dict):
+        raise InputError("registry line 1: the header must be a JSON object")
+    for name in ("as_of", "sequence"):
+        if name not in header:
+            raise InputError(f"registry line 1: header has no {name!r}")
+    sequence = header["sequence"]
+    if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
+        raise InputError(f"registry line 1: sequence must be a whole number, got {sequence!r}")
+    text = header["as_of"]
+    try:
+        as_of = datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        as_of = None
+    if as_of is None or as_of.tzinfo is None:
+        raise InputError(f"registry line 1: as_of must be an ISO-8601 instant, got {text!r}")
+    if as_of != expected_as_of:
+        raise InputError(
+            f"registry line 1: as_of {text} is not the end of the business date "
+            f"({expected_as_of.isoformat()})"
+        )
+    return as_of, sequence
+
+
+def parse_row(line_no: int, raw: bytes) -> tuple[int, str, str, str, str]:
+    """(user_id, currency, total, locked, available) of a balance line."""
+    row = _load(line_no, raw)
+    if not isinstance(row, dict):
+        raise InputError(f"registry line {line_no}: expected a JSON object")
+    for name in ("user_id", "currency", *AMOUNT_FIELDS):
+        if name not in row:
+            raise InputError(f"registry line {line_no}: missing field {name!r}")
+    user_id = row["user_id"]
+    if not isinstance(user_id, int) or isinstance(user_id, bool):
+        raise InputError(f"registry line {line_no}: user_id must be an integer, got {user_id!r}")
+    currency = row["currency"]
+    if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
+        raise InputError(f"registry line {line_no}: currency must be a code, got {currency!r}")
+    amounts = []
+    for name in AMOUNT_FIELDS:
+        value = row[name]
+        if not isinstance(value, str):
+            kind = "null" if value is None else type(value).__name__
+            raise InputError(
+                f"registry line {line_no}: {name} must be a decimal string, got {kind} {value!r}"
+            )
+        if not _AMOUNT.fullmatch(value):
+            raise InputError(f"registry line {line_no}: {name} is not a decimal: {value!r}")
+        amounts.append(value)
+    return user_id, currency, amounts[0], amounts[1], amounts[2]
+
+
+def numbered_lines(lines: Iterable[bytes], source: str) -> Iterator[tuple[int, bytes]]:
+    """Non-blank lines with their line numbers; a read that breaks off is a ServiceError."""
+    line_no = 0
+    iterator = iter(lines)
+    while True:
+        try:
+            raw = next(iterator)
+        except StopIteration:
+            return
+        except (TimeoutError, OSError) as exc:
+            raise ServiceError(
+                f"registry stream from {source} broke off after line {line_no}: {exc}"
+            ) from None
+        line_no += 1
+        if raw.strip():
+            yield line_no, raw
+
+
+class CopySource:
+    """A file-like over the registry's balance lines, in COPY text format, for COPY FROM.
+
+    psycopg2 calls read(); an InputError raised while parsing is kept in `error`
+    because psycopg2 replaces it by its own QueryCanceled.
+    """
+
+    def __init__(self, lines: Iterator[tuple[int, bytes]], capture_id: uuid.UUID) -> None:
+        self._lines = lines
+        self._prefix = f"{capture_id}\t"
+        self._buffer = ""
+        self.rows = 0
+        self.error: BaseException | None = None
+
+    def _next_chunk(self, size: int) -> str:
+        parts: list[str] = []
+        length = 0
+        for line_no, raw in self._lines:
+            user_id, currency, total, locked, available = parse_row(line_no, raw)
+            part = (
+                f"{self._prefix}{line_no}\t{user_id}\t{currency}\t{total}\t{locked}\t{available}\n"
+            )
+            parts.append(part)
+            length += len(part)
+            self.rows += 1
+            if length >= size:
+                break
+        return "".join(parts)
+
+    def read(self, size: int = 65536) -> str:
+        try:
+            if size is None or size < 0:
+                size = 1 << 20
+            while len(self._buffer) < size:
+                chunk = self._next_chunk(size)
+                if not chunk:
+                    break
+                self._buffer += chunk
+            out, self._buffer = self._buffer[:size], self._buffer[size:]
+            return out
+        except BaseException as exc:
+            self.error = exc
+            raise

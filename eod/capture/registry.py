@@ -1,0 +1,140 @@
+"""Capture of the matching engine's balance registry for a business date.
+
+The NDJSON is streamed: parsed line by line and fed to COPY into the UNLOGGED
+staging table `eod.me_balances_incoming` under a fresh capture id, so memory stays
+flat however many rows the registry has. The staged rows are validated (Great
+Expectations, in Postgres), and only then, in one transaction, D's earlier capture
+in `eod.me_balances` is replaced. Any failure leaves `eod.me_balances` untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlparse
+
+from eod.capture.http import open_url
+from eod.capture.ndjson import CopySource, numbered_lines, parse_header
+from eod.config import Settings
+from eod.db import connect, transaction
+from eod.errors import ConfigError, InputError
+from eod.validation import validate_registry
+
+log = logging.getLogger(__name__)
+
+WHAT = "matching engine"
+READ_TIMEOUT_S = 120.0  # per socket read: a registry of millions of lines takes a while
+
+
+def iso_instant(instant: datetime) -> str:
+    """ISO-8601 in UTC with a Z, as the snapshot endpoint's as_of parameter."""
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def snapshot_url(me_url: str, as_of: datetime) -> str:
+    return f"{me_url.rstrip('/')}/v1/registry/snapshot?as_of={quote(iso_instant(as_of))}"
+
+
+def _open(me_url: str, business_date: date, as_of: datetime):
+    """(binary line iterable, description) for D's registry."""
+    parsed = urlparse(me_url)
+    if parsed.scheme == "file":
+        folder = Path(unquote(parsed.netloc + parsed.path))
+        path = folder / f"{business_date.isoformat()}.ndjson"
+        if not path.is_file():
+            raise InputError(f"no registry file for {business_date}: {path} does not exist")
+        return path.open("rb"), str(path)
+    if parsed.scheme in ("http", "https"):
+        url = snapshot_url(me_url, as_of)
+        return open_url(url, WHAT, timeout=READ_TIMEOUT_S), url
+    raise ConfigError(f"EOD_ME_URL must be http(s):// or file://, got {me_url!r}")
+
+
+def _stage(database_url: str, stream, source: str, capture_id: uuid.UUID, as_of: datetime):
+    """Parse the header and COPY the balance lines into staging; commit; (header, rows)."""
+    lines = numbered_lines(stream, source)
+    first = next(lines, None)
+    if first is None:
+        raise InputError(f"registry from {source} is empty (no header line)")
+    header = parse_header(first[1], as_of)
+    copy = CopySource(lines, capture_id)
+    conn = connect(database_url)
+    try:
+        with conn, conn.cursor() as cur:
+            try:
+                cur.copy_expert(
+                    "copy eod.me_balances_incoming"
+                    " (capture_id, line_no, user_id, currency, total, locked, available)"
+                    " from stdin",
+                    copy,
+                    size=1 << 16,
+                )
+            except Exception:
+                if copy.error is not None:
+                    raise copy.error from None
+                raise
+    finally:
+        conn.close()
+    return header, copy.rows
+
+
+def _discard(database_url: str, capture_id: uuid.UUID) -> None:
+    conn = connect(database_url, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "delete from eod.me_balances_incoming where capture_id = %s", (str(capture_id),)
+            )
+    finally:
+        conn.close()
+
+
+def _land(
+    database_url: str, business_date: date, capture_id: uuid.UUID, as_of: datetime, sequence: int
+) -> int:
+    """Replace D's capture with the staged one, in one transaction."""
+    with transaction(database_url) as conn, conn.cursor() as cur:
+        cur.execute("delete from eod.me_balances where business_date = %s", (business_date,))
+        cur.execute(
+            """insert into eod.me_balances
+                   (business_date, user_id, currency, total, locked, available, as_of, sequence)
+               select %s, user_id, currency, total, locked, available, %s, %s
+               from eod.me_balances_incoming
+               where capture_id = %s""",
+            (business_date, as_of, sequence, str(capture_id)),
+        )
+        landed = cur.rowcount
+        cur.execute(
+            "delete from eod.me_balances_incoming where capture_id = %s", (str(capture_id),)
+        )
+    return landed
+
+
+def capture_registry(database_url: str, business_date: date, settings: Settings) -> dict[str, Any]:
+    """Capture the registry at the end of D into eod.me_balances; returns a summary."""
+    if not settings.me_url:
+        raise ConfigError("EOD_ME_URL is not set: nowhere to read the registry from")
+    started = time.monotonic()
+    _, end = settings.cutover.window(business_date)
+    capture_id = uuid.uuid4()
+    stream, source = _open(settings.me_url, business_date, end)
+    try:
+        with stream:
+            (as_of, sequence), rows = _stage(database_url, stream, source, capture_id, end)
+        validation = validate_registry(database_url, business_date, capture_id, settings.state_dir)
+        landed = _land(database_url, business_date, capture_id, as_of, sequence)
+    finally:
+        _discard(database_url, capture_id)
+    summary = {
+        "rows": landed,
+        "as_of": iso_instant(as_of),
+        "sequence": sequence,
+        "validation": validation.summary(),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    log.info("registry for %s captured: %s", business_date, summary)
+    return summary

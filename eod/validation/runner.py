@@ -1,0 +1,198 @@
+"""Running a suite of SQL checks through Great Expectations and keeping the result."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from psycopg2.extras import Json
+
+from eod.db import transaction
+from eod.errors import InputError
+
+log = logging.getLogger(__name__)
+
+SAMPLE = 5  # offending rows named in an error
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named rule; `query` selects the rows that break it from `{batch}`."""
+
+    name: str
+    query: str
+    description: str
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    name: str
+    success: bool
+    count: int
+    first: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    suite: str
+    business_date: date
+    success: bool
+    checks: list[CheckOutcome]
+    statistics: dict[str, Any]
+    result: dict[str, Any]
+    path: Path | None
+
+    def failures(self) -> list[CheckOutcome]:
+        return [c for c in self.checks if not c.success]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "suite": self.suite,
+            "success": self.success,
+            "checks": {c.name: c.count for c in self.checks},
+        }
+
+
+class ValidationFailed(InputError):
+    """A captured input broke a validation rule; nothing was written."""
+
+    def __init__(self, result: SuiteResult) -> None:
+        self.result = result
+        parts = []
+        for check in result.failures():
+            rows = "; ".join(
+                " ".join(f"{k}={v}" for k, v in row.items()) for row in check.first[:SAMPLE]
+            )
+            parts.append(f"{check.name}: {check.count} rows (first: {rows})")
+        super().__init__(
+            f"{result.suite} validation failed for {result.business_date}: " + " | ".join(parts)
+        )
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """The libpq URL in SQLAlchemy's spelling (psycopg2 driver)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if database_url.startswith(prefix):
+            return "postgresql+psycopg2://" + database_url[len(prefix) :]
+    return database_url
+
+
+def _context():
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    # Progress bars would write to the close's log for every expectation.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def _outcome(check: Check, result: dict[str, Any]) -> CheckOutcome:
+    detail = result.get("result") or {}
+    exception = result.get("exception_info") or {}
+    if exception.get("raised_exception"):
+        message = (exception.get("exception_message") or "query failed").splitlines()[0]
+        return CheckOutcome(check.name, False, -1, [{"error": message}])
+    rows = (detail.get("details") or {}).get("unexpected_rows") or []
+    return CheckOutcome(
+        check.name,
+        bool(result.get("success")),
+        int(detail.get("observed_value") or 0),
+        [dict(r) for r in rows[:SAMPLE]],
+    )
+
+
+def _keep(database_url: str, state_dir: Path | None, result: SuiteResult) -> Path | None:
+    """Store the result in eod.validation_results and, with a state dir, as a JSON file."""
+    path = None
+    if state_dir is not None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        folder = Path(state_dir) / "validations" / result.business_date.isoformat()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{result.suite}-{stamp}-{uuid.uuid4().hex[:6]}.json"
+        path.write_text(json.dumps(result.result, indent=2, default=str))
+    with transaction(database_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            """insert into eod.validation_results
+                   (business_date, suite, success, statistics, result)
+               values (%s, %s, %s, %s, %s)""",
+            (
+                result.business_date,
+                result.suite,
+                result.success,
+                Json(result.statistics),
+                Json(json.loads(json.dumps(result.result, default=str))),
+            ),
+        )
+    return path
+
+
+def run_suite(
+    database_url: str,
+    business_date: date,
+    suite_name: str,
+    batch_query: str,
+    checks: list[Check],
+    state_dir: Path | None = None,
+    raise_on_failure: bool = True,
+) -> SuiteResult:
+    """Validate the rows of `batch_query` against `checks`; keep and return the result.
+
+    The batch must be visible to other connections (committed): Great Expectations
+    queries through its own SQLAlchemy engine.
+    """
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    context = _context()
+    source = context.data_sources.add_sql(
+        name="eod", connection_string=sqlalchemy_url(database_url)
+    )
+    asset = source.add_query_asset(name=suite_name, query=batch_query)
+    batch = asset.add_batch_definition_whole_table("capture")
+    suite = context.suites.add(gx.ExpectationSuite(name=suite_name))
+    for check in checks:
+        suite.add_expectation(
+            gxe.UnexpectedRowsExpectation(
+                unexpected_rows_query=check.query,
+                description=f"{check.name}: {check.description}",
+            )
+        )
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{suite_name}-{business_date}", data=batch, suite=suite)
+    )
+    try:
+        run = definition.run(
+            result_format={"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE}
+        )
+    finally:
+        # The engine's pool would keep connections to the database open otherwise.
+        engine = getattr(source, "get_engine", None)
+        if engine is not None:
+            engine().dispose()
+    document = run.to_json_dict()
+    by_name = {
+        (item.get("expectation_config") or {}).get("description", "").split(":")[0]: item
+        for item in document["results"]
+    }
+    outcomes = [_outcome(check, by_name[check.name]) for check in checks]
+    result = SuiteResult(
+        suite=suite_name,
+        business_date=business_date,
+        success=all(o.success for o in outcomes),
+        checks=outcomes,
+        statistics=dict(document.get("statistics") or {}),
+        result=document,
+        path=None,
+    )
+    path = _keep(database_url, state_dir, result)
+    result = SuiteResult(**{**result.__dict__, "path": path})
+    log.info("%s validation for %s: %s", suite_name, business_date, result.summary())
+    if raise_on_failure and not result.success:
+        raise ValidationFailed(result)
+    return result
