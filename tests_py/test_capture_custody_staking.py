@@ -1,0 +1,216 @@
+"""Custody (BitGo REST with a bearer token) and staking (JSON-RPC eth_call) captures."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+import psycopg2
+import pytest
+
+from eod.capture import capture_custody, capture_staking
+from eod.capture import http as capture_http
+from eod.config import Settings
+from eod.errors import ConfigError, InputError, ServiceError
+from eod.validation import ValidationFailed
+from tests_py.capture_fixtures import query, seed_currencies, upstream_server  # noqa: F401
+
+D = date(2026, 3, 14)
+POOL = "0x" + "ab" * 20
+WALLETS = [("BTC", "btc", "w-btc-1"), ("BTC", "btc", "w-btc-2"), ("ETH", "eth", "w-eth-1")]
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch):
+    monkeypatch.setattr(capture_http, "BACKOFF_S", 0.01)
+
+
+@pytest.fixture
+def db(db_url):
+    seed_currencies(db_url)
+    conn = psycopg2.connect(db_url)
+    with conn, conn.cursor() as cur:
+        cur.executemany(
+            "insert into exchange.custody_wallets (currency, coin, wallet_id) values (%s, %s, %s)",
+            WALLETS,
+        )
+    conn.close()
+    return db_url
+
+
+def settings(base: str, tmp_path, token: str = "s3cret-token") -> Settings:
+    return dataclasses.replace(
+        Settings.from_env(),
+        custody_url=base,
+        custody_token=token,
+        staking_rpc_url=base + "/rpc",
+        staking_pool_address=POOL,
+        state_dir=tmp_path / "state",
+    )
+
+
+def custody_rows(db_url: str) -> list[tuple]:
+    return query(
+        db_url,
+        """select currency, coin, wallet_id, balance_units from eod.custody_balances
+           where business_date = %s order by currency, wallet_id""",
+        (D,),
+    )
+
+
+def answer_all(state) -> None:
+    state.wallets[("btc", "w-btc-1")] = {"id": "w-btc-1", "balanceString": "150000000"}
+    state.wallets[("btc", "w-btc-2")] = {"id": "w-btc-2", "balanceString": "5"}
+    state.wallets[("eth", "w-eth-1")] = {
+        "id": "w-eth-1",
+        "balanceString": "123456789012345678901234567890",
+    }
+
+
+def test_custody_capture_one_row_per_wallet(db, upstream, tmp_path):
+    state, base = upstream
+    answer_all(state)
+    summary = capture_custody(db, D, settings(base, tmp_path))
+    assert custody_rows(db) == [
+        ("BTC", "btc", "w-btc-1", 150000000),
+        ("BTC", "btc", "w-btc-2", 5),
+        ("ETH", "eth", "w-eth-1", 123456789012345678901234567890),
+    ]
+    assert summary["wallets"] == 3
+    assert summary["units_per_currency"] == {
+        "BTC": "150000005",
+        "ETH": "123456789012345678901234567890",
+    }
+    paths = sorted(r[1] for r in state.requests)
+    assert paths == [
+        "/api/v2/btc/wallet/w-btc-1",
+        "/api/v2/btc/wallet/w-btc-2",
+        "/api/v2/eth/wallet/w-eth-1",
+    ]
+    assert {r[2]["Authorization"] for r in state.requests} == {"Bearer s3cret-token"}
+    kept = query(db, "select suite, success from eod.validation_results")
+    assert kept == [("custody_balances", True)]
+
+
+def test_custody_recapture_replaces_the_date(db, upstream, tmp_path):
+    state, base = upstream
+    answer_all(state)
+    capture_custody(db, D, settings(base, tmp_path))
+    state.wallets[("btc", "w-btc-2")] = {"balanceString": "6"}
+    capture_custody(db, D, settings(base, tmp_path))
+    assert [r[3] for r in custody_rows(db)] == [150000000, 6, 123456789012345678901234567890]
+
+
+def test_custody_401_fails_at_once_without_the_token(db, upstream, tmp_path):
+    state, base = upstream
+    answer_all(state)
+    capture_custody(db, D, settings(base, tmp_path))
+    before = custody_rows(db)
+    state.requests.clear()
+    with pytest.raises(ServiceError) as err:
+        capture_custody(db, D, settings(base, tmp_path, token="wrong-token-xyz"))
+    assert "custody answered HTTP 401" in str(err.value)
+    assert "wrong-token-xyz" not in str(err.value) and "\n" not in str(err.value)
+    assert len(state.requests) == 1  # never retried
+    assert custody_rows(db) == before
+
+
+def test_custody_500_retried_then_fails(db, upstream, tmp_path):
+    state, base = upstream
+    answer_all(state)
+    state.status_queue = [500, 500, 500]
+    with pytest.raises(ServiceError, match="custody failed after 3 tries .*HTTP 500"):
+        capture_custody(db, D, settings(base, tmp_path))
+    assert custody_rows(db) == []
+
+
+def test_custody_transient_500_recovers(db, upstream, tmp_path):
+    state, base = upstream
+    answer_all(state)
+    state.status_queue = [502]
+    capture_custody(db, D, settings(base, tmp_path))
+    assert len(custody_rows(db)) == 3
+
+
+def test_custody_missing_wallet_fails(db, upstream, tmp_path):
+    state, base = upstream
+    answer_all(state)
+    del state.wallets[("eth", "w-eth-1")]
+    with pytest.raises(ServiceError, match="HTTP 404"):
+        capture_custody(db, D, settings(base, tmp_path))
+    assert custody_rows(db) == []
+
+
+@pytest.mark.parametrize("value", [None, 1.5, "1.5", "abc", 150000000])
+def test_custody_balance_must_be_an_integer_string(db, upstream, tmp_path, value):
+    state, base = upstream
+    answer_all(state)
+    state.wallets[("btc", "w-btc-2")] = {"balanceString": value}
+    with pytest.raises(InputError, match="custody wallet btc/w-btc-2: balanceString must be"):
+        capture_custody(db, D, settings(base, tmp_path))
+    assert custody_rows(db) == []
+
+
+def test_custody_negative_balance_fails_validation(db, upstream, tmp_path):
+    state, base = upstream
+    answer_all(state)
+    state.wallets[("btc", "w-btc-2")] = {"balanceString": "-3"}
+    with pytest.raises(ValidationFailed) as err:
+        capture_custody(db, D, settings(base, tmp_path))
+    assert "non_negative: 1 rows (first: currency=BTC coin=btc wallet_id=w-btc-2" in str(err.value)
+    assert custody_rows(db) == []
+    assert query(db, "select count(*) from eod.custody_balances_incoming") == [(0,)]
+
+
+def test_custody_without_token_is_a_config_error(db, upstream, tmp_path):
+    _, base = upstream
+    with pytest.raises(ConfigError, match="EOD_CUSTODY_TOKEN"):
+        capture_custody(db, D, settings(base, tmp_path, token=None))
+
+
+def staking_rows(db_url: str) -> list[tuple]:
+    return query(
+        db_url,
+        "select business_date, total_staked_units from eod.onchain_staking order by 1",
+    )
+
+
+def test_staking_capture_parses_uint256(db, upstream, tmp_path):
+    state, base = upstream
+    units = 1234 * 10**18 + 5
+    state.rpc_reply = {"result": "0x" + format(units, "064x")}
+    summary = capture_staking(db, D, settings(base, tmp_path))
+    assert staking_rows(db) == [(D, units)]
+    assert summary == {"total_staked_units": str(units)}
+    method, path, body = state.requests[0]
+    assert (method, path) == ("POST", "/rpc")
+    assert body["jsonrpc"] == "2.0" and body["method"] == "eth_call"
+    assert body["params"] == [{"to": POOL, "data": "0x817b1cd2"}, "latest"]
+    state.rpc_reply = {"result": "0x0"}
+    capture_staking(db, D, settings(base, tmp_path))
+    assert staking_rows(db) == [(D, 0)]
+
+
+def test_staking_jsonrpc_error_fails_clearly(db, upstream, tmp_path):
+    state, base = upstream
+    state.rpc_reply = {"error": {"code": -32000, "message": "execution reverted"}}
+    with pytest.raises(ServiceError, match="staking RPC error -32000: execution reverted"):
+        capture_staking(db, D, settings(base, tmp_path))
+    assert staking_rows(db) == []
+
+
+@pytest.mark.parametrize("result", ["0x", "1234", 5, "0x" + "f" * 65, None])
+def test_staking_bad_result_is_refused(db, upstream, tmp_path, result):
+    state, base = upstream
+    state.rpc_reply = {"result": result}
+    with pytest.raises(InputError, match="not a uint256"):
+        capture_staking(db, D, settings(base, tmp_path))
+    assert staking_rows(db) == []
+
+
+def test_staking_5xx_is_retried(db, upstream, tmp_path):
+    state, base = upstream
+    state.rpc_reply = {"result": "0x10"}
+    state.status_queue = [503]
+    capture_staking(db, D, settings(base, tmp_path))
+    assert staking_rows(db) == [(D, 16)]
