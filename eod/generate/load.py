@@ -1,0 +1,453 @@
+"""Writing a generated exchange: COPY from streamed text buffers, one transaction.
+
+Rows are formatted from the integer arrays in chunks and fed to `copy_expert` as they
+are produced, so Postgres parses one chunk while the next is formatted and no table
+is ever held whole as text. Amounts are written as `<int>.<9 digits>`: every
+generated unit has at most 9 decimals, so the fraction is exact.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator
+from datetime import date
+
+import numpy as np
+
+from eod.generate import spec
+from eod.generate.model import N_CUR, Exchange, Options
+
+CHUNK = 100_000
+_FRAC = 9
+_SCALE = np.array([10 ** (_FRAC - c.unit_decimals) for c in spec.CURRENCIES], dtype=np.int64)
+_DIV = np.array([10**c.unit_decimals for c in spec.CURRENCIES], dtype=np.int64)
+_CODES = [c.code for c in spec.CURRENCIES]
+
+PLATFORM_TABLES = (
+    "exchange.ledger_entries",
+    "exchange.trades",
+    "exchange.accounts",
+    "exchange.mark_prices",
+    "exchange.staking_positions",
+    "exchange.revenue_router",
+    "exchange.custody_wallets",
+    "exchange.users",
+    "exchange.currencies",
+)
+SIM_TABLES = (
+    "sim.generation",
+    "sim.me_snapshots",
+    "sim.me_registry",
+    "sim.me_cancelled_orders",
+    "sim.custody_wallet_balances",
+    "sim.onchain_staked",
+)
+
+
+class _Stream(io.RawIOBase):
+    """A read-only file over an iterator of text chunks (what copy_expert reads)."""
+
+    def __init__(self, chunks: Iterable[str]):
+        self._chunks: Iterator[str] = iter(chunks)
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buf) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buf += chunk.encode()
+        if size < 0:
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:size], self._buf[size:]
+        return out
+
+
+def _copy(cur, table: str, columns: str, chunks: Iterable[str]) -> None:
+    cur.copy_expert(f"copy {table} ({columns}) from stdin", _Stream(chunks), size=1 << 20)
+
+
+def _timestamps(us: np.ndarray) -> list[str]:
+    return np.datetime_as_string(us.astype("datetime64[us]"), unit="us").tolist()
+
+
+def _split(units: np.ndarray, currency: np.ndarray) -> tuple[list[int], list[int]]:
+    """Integer part and 9-digit fraction of non-negative unit counts."""
+    whole, frac = np.divmod(units, _DIV[currency])
+    return whole.tolist(), (frac * _SCALE[currency]).tolist()
+
+
+def _fixed(ticks: np.ndarray, decimals: np.ndarray) -> tuple[list[int], list[int]]:
+    """Integer part and 9-digit fraction of a count of 10^-decimals."""
+    whole, frac = np.divmod(ticks, 10 ** decimals.astype(np.int64))
+    return whole.tolist(), (frac * 10 ** (_FRAC - decimals.astype(np.int64))).tolist()
+
+
+def _chunks(n: int) -> Iterator[slice]:
+    for lo in range(0, n, CHUNK):
+        yield slice(lo, min(n, lo + CHUNK))
+
+
+def journal_prefix(seed: int) -> int:
+    """First 64 bits of every journal_id of this seed (the rest is the journal number)."""
+    return int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0])
+
+
+# --- platform tables ---------------------------------------------------------------
+
+
+def _users(ex: Exchange) -> Iterator[str]:
+    ts = _timestamps(ex.user_created_us)
+    states = [spec.STATES[s] for s in ex.user_status.tolist()]
+    yield "".join(
+        f"{i}\t{s}\t{t}Z\n" for i, (s, t) in enumerate(zip(states, ts, strict=True), start=1)
+    )
+
+
+def _accounts(ex: Exchange) -> Iterator[str]:
+    users = ex.account_user.tolist()
+    codes = [_CODES[c] for c in ex.account_currency.tolist()]
+    ts = _timestamps(ex.account_created_us)
+    yield "".join(map("%d\t%s\t%sZ\n".__mod__, zip(users, codes, ts, strict=True)))
+
+
+def _pair_columns(ex: Exchange, sl: slice):
+    pair = ex.trade_pair[sl]
+    base = np.array([spec.CURRENCY_INDEX[p.base] for p in spec.PAIRS])[pair]
+    quote = np.array([spec.CURRENCY_INDEX[p.quote] for p in spec.PAIRS])[pair]
+    return pair, base, quote
+
+
+def _trades(ex: Exchange) -> Iterator[str]:
+    qty_dec = np.array([p.qty_decimals for p in spec.PAIRS])
+    price_dec = np.array([p.price_decimals for p in spec.PAIRS])
+    row = "%d\t%sZ\t%s\t%s\t%d.%09d\t%d.%09d\t%d\t%d\t%s\t%d.%09d\t%d.%09d\t%s\n"
+    for sl in _chunks(len(ex.trade_us)):
+        pair, base, quote = _pair_columns(ex, sl)
+        ids = range(sl.start + 1, sl.stop + 1)
+        base_codes = [_CODES[c] for c in base.tolist()]
+        quote_codes = [_CODES[c] for c in quote.tolist()]
+        pw, pf = _fixed(ex.trade_price_ticks[sl], price_dec[pair])
+        qw, qf = _fixed(ex.trade_qty_steps[sl], qty_dec[pair])
+        mw, mf = _split(ex.trade_maker_fee[sl], quote)
+        tw, tf = _split(ex.trade_taker_fee[sl], quote)
+        side = np.where(ex.trade_taker_buys[sl], "buy", "sell").tolist()
+        yield "".join(
+            map(
+                row.__mod__,
+                zip(
+                    ids,
+                    _timestamps(ex.trade_us[sl]),
+                    base_codes,
+                    quote_codes,
+                    pw,
+                    pf,
+                    qw,
+                    qf,
+                    ex.trade_maker[sl].tolist(),
+                    ex.trade_taker[sl].tolist(),
+                    side,
+                    mw,
+                    mf,
+                    tw,
+                    tf,
+                    quote_codes,
+                    strict=True,
+                ),
+            )
+        )
+
+
+_LEG = "%032x\t{user}\t{account}\t%s\t{sign}%d.%09d\t{kind}\t{ref}\t\\N\t%s\t%sZ\tplatform\n"
+
+
+def _trade_legs(ex: Exchange, seed: int, dates: list[str]) -> Iterator[str]:
+    """Four `user` legs per trade: buyer +base -quote, seller -base +quote (gross)."""
+    prefix = journal_prefix(seed) << 64
+    legs = "".join(
+        _LEG.format(user="%d", account="user", sign=sign, kind="trade", ref="%d")
+        for sign in ("", "-", "-", "")
+    )
+    for sl in _chunks(len(ex.trade_us)):
+        _, base, quote = _pair_columns(ex, sl)
+        ids = list(range(sl.start + 1, sl.stop + 1))
+        journals = [prefix | i for i in ids]
+        buys = ex.trade_taker_buys[sl]
+        buyer = np.where(buys, ex.trade_taker[sl], ex.trade_maker[sl]).tolist()
+        seller = np.where(buys, ex.trade_maker[sl], ex.trade_taker[sl]).tolist()
+        bw, bf = _split(ex.trade_base_units[sl], base)
+        qw, qf = _split(ex.trade_quote_units[sl], quote)
+        bc = [_CODES[c] for c in base.tolist()]
+        qc = [_CODES[c] for c in quote.tolist()]
+        days = np.searchsorted(ex.day_end_us, ex.trade_us[sl], side="right")
+        bd = [dates[d] for d in days.tolist()]
+        ts = _timestamps(ex.trade_us[sl])
+        cols = []
+        for user, code, whole, frac in (
+            (buyer, bc, bw, bf),
+            (buyer, qc, qw, qf),
+            (seller, bc, bw, bf),
+            (seller, qc, qw, qf),
+        ):
+            cols += [journals, user, code, whole, frac, ids, bd, ts]
+        yield "".join(map(legs.__mod__, zip(*cols, strict=True)))
+
+
+def _funding_legs(ex: Exchange, seed: int, dates: list[str]) -> Iterator[str]:
+    """Deposits (user +x, house:deposits -x) and withdrawals (user -x, house:withdrawals +x)."""
+    prefix = journal_prefix(seed) << 64
+    first_journal = len(ex.trade_us) + 1
+    deposit = _LEG.format(user="%d", account="user", sign="", kind="deposit", ref="dep-%d")
+    deposit += _LEG.format(
+        user="\\N", account="house:deposits", sign="-", kind="deposit", ref="dep-%d"
+    )
+    withdrawal = _LEG.format(user="%d", account="user", sign="-", kind="withdrawal", ref="wd-%d")
+    withdrawal += _LEG.format(
+        user="\\N", account="house:withdrawals", sign="", kind="withdrawal", ref="wd-%d"
+    )
+    for sl in _chunks(len(ex.funding_us)):
+        acc = ex.funding_account[sl]
+        cur = ex.account_currency[acc]
+        user = ex.account_user[acc].tolist()
+        code = [_CODES[c] for c in cur.tolist()]
+        whole, frac = _split(ex.funding_units[sl], cur)
+        numbers = list(range(sl.start + 1, sl.stop + 1))
+        journals = [prefix | (first_journal + n) for n in numbers]
+        days = np.searchsorted(ex.day_end_us, ex.funding_us[sl], side="right")
+        bd = [dates[d] for d in days.tolist()]
+        ts = _timestamps(ex.funding_us[sl])
+        out = []
+        rows = zip(
+            ex.funding_is_withdrawal[sl].tolist(),
+            journals,
+            user,
+            code,
+            whole,
+            frac,
+            numbers,
+            bd,
+            ts,
+            strict=True,
+        )
+        for is_wd, j, u, c, w, f, n, d, t in rows:
+            template = withdrawal if is_wd else deposit
+            out.append(template % (j, u, c, w, f, n, d, t, j, c, w, f, n, d, t))
+        yield "".join(out)
+
+
+def _marks(ex: Exchange) -> Iterator[str]:
+    whole, frac = _fixed(ex.mark_ticks, ex.mark_decimals)
+    codes = [_CODES[c] for c in ex.mark_currency.tolist()]
+    ts = _timestamps(ex.mark_us)
+    yield "".join(map("%s\t%d.%09d\t%sZ\n".__mod__, zip(codes, whole, frac, ts, strict=True)))
+
+
+def _positions(ex: Exchange) -> Iterator[str]:
+    qtra = np.full(len(ex.position_units), spec.CURRENCY_INDEX[spec.STAKING_CURRENCY])
+    whole, frac = _split(ex.position_units, qtra)
+    staked = _timestamps(ex.position_staked_us)
+    unstaked = [
+        "\\N" if u < 0 else f"{t}Z"
+        for u, t in zip(
+            ex.position_unstaked_us.tolist(),
+            _timestamps(np.maximum(ex.position_unstaked_us, 0)),
+            strict=True,
+        )
+    ]
+    rows = zip(ex.position_user.tolist(), whole, frac, staked, unstaked, strict=True)
+    yield "".join(
+        f"{i}\t{u}\t{w}.{f:09d}\t{s}Z\t{n}\n" for i, (u, w, f, s, n) in enumerate(rows, start=1)
+    )
+
+
+# --- what the simulators serve -------------------------------------------------------
+
+
+def _registry(ex: Exchange, dates: list[str]) -> Iterator[str]:
+    users = ex.account_user.tolist()
+    cur = ex.account_currency
+    codes = [_CODES[c] for c in cur.tolist()]
+    for col, day in enumerate(ex.registry_days):
+        total = ex.registry_total[:, col]
+        locked = ex.registry_locked[:, col]
+        tw, tf = _split(total, cur)
+        lw, lf = _split(locked, cur)
+        aw, af = _split(total - locked, cur)
+        d = dates[day]
+        rows = zip(users, codes, tw, tf, lw, lf, aw, af, strict=True)
+        yield "".join(
+            f"{d}\t{u}\t{c}\t{a}.{b:09d}\t{e}.{f:09d}\t{g}.{h:09d}\n"
+            for u, c, a, b, e, f, g, h in rows
+        )
+
+
+def custody_units(ex: Exchange, opts: Options) -> dict[tuple[int, str], int]:
+    """Custody per (day, currency) in base units, with the custody drift on the fault day."""
+    out = {}
+    for day in range(len(ex.dates)):
+        for ci, cur in enumerate(spec.CURRENCIES):
+            units = int(ex.owned_units[ci, day]) * cur.unit_to_base
+            if day == opts.fault_day:
+                units += opts.custody_drift.get(cur.code, 0)
+            out[day, cur.code] = units
+    return out
+
+
+def _wallet_rows(ex: Exchange, opts: Options, dates: list[str]) -> Iterator[str]:
+    rows = []
+    for (day, code), units in custody_units(ex, opts).items():
+        wallets = ex.wallets[code]
+        drift = opts.custody_drift.get(code, 0) if day == opts.fault_day else 0
+        owned = units - drift
+        weights = sum(share for _, share in wallets)
+        parts = [owned * share // weights for _, share in wallets]
+        parts[0] += owned - sum(parts) + drift  # remainder and drift on the first wallet
+        coin = spec.CURRENCIES[spec.CURRENCY_INDEX[code]].coin
+        for no, ((wallet_id, _), part) in enumerate(zip(wallets, parts, strict=True), start=1):
+            rows.append(f"{dates[day]}\t{code}\t{coin}\t{wallet_id}\t{no}\t{part}\n")
+    yield "".join(rows)
+
+
+def onchain_units(ex: Exchange, opts: Options) -> list[int]:
+    qtra = spec.CURRENCIES[spec.CURRENCY_INDEX[spec.STAKING_CURRENCY]]
+    out = [int(u) * qtra.unit_to_base for u in ex.onchain_units.tolist()]
+    out[opts.fault_day] += opts.staking_drift
+    return out
+
+
+# --- entry points ----------------------------------------------------------------------
+
+
+def existing_rows(cur) -> int:
+    cur.execute(
+        "select (select count(*) from exchange.users) + (select count(*) from exchange.trades)"
+        " + (select count(*) from exchange.ledger_entries)"
+        " + (select count(*) from sim.generation)"
+    )
+    return int(cur.fetchone()[0])
+
+
+def reset(cur) -> None:
+    """Empty the platform and simulator tables.
+
+    Tables of other parts that reference users (such as the append-only transition
+    log) go with them: a regenerated exchange has none of those users any more. The
+    append-only guards protect a live platform; a synthetic one is wiped whole, so they
+    are bypassed for this one statement where the role allows it.
+    """
+    cur.execute("select rolsuper from pg_roles where rolname = current_user")
+    superuser = bool(cur.fetchone()[0])
+    if superuser:
+        cur.execute("set local session_replication_role = replica")
+    cur.execute("truncate " + ", ".join(PLATFORM_TABLES + SIM_TABLES) + " restart identity cascade")
+    if superuser:
+        cur.execute("set local session_replication_role = default")
+
+
+def load(conn, ex: Exchange, opts: Options) -> dict[str, int]:
+    """COPY everything into the (empty) tables; returns row counts per table."""
+    dates = [d.isoformat() for d in ex.dates]
+    counts: dict[str, int] = {}
+    with conn.cursor() as cur:
+        cur.executemany(
+            """insert into exchange.currencies (currency, decimals, custody_tolerance)
+               values (%s, %s, %s)
+               on conflict (currency) do update
+               set decimals = excluded.decimals, custody_tolerance = excluded.custody_tolerance""",
+            [(c.code, c.decimals, c.custody_tolerance) for c in spec.CURRENCIES],
+        )
+        counts["currencies"] = len(spec.CURRENCIES)
+        _copy(cur, "exchange.users", "user_id, status, created_at", _users(ex))
+        counts["users"] = len(ex.user_status)
+        _copy(cur, "exchange.accounts", "user_id, currency, created_at", _accounts(ex))
+        counts["accounts"] = len(ex.account_key)
+        _copy(
+            cur,
+            "exchange.trades",
+            "trade_id, executed_at, base, quote, price, qty, maker_user_id, taker_user_id,"
+            " taker_side, maker_fee, taker_fee, fee_currency",
+            _trades(ex),
+        )
+        counts["trades"] = len(ex.trade_us)
+        ledger_cols = (
+            "journal_id, user_id, account, currency, amount, reference_type, reference_id,"
+            " reason, business_date, effective_at, created_by"
+        )
+        _copy(cur, "exchange.ledger_entries", ledger_cols, _funding_legs(ex, opts.seed, dates))
+        _copy(cur, "exchange.ledger_entries", ledger_cols, _trade_legs(ex, opts.seed, dates))
+        counts["ledger_entries"] = 4 * len(ex.trade_us) + 2 * len(ex.funding_us)
+        _copy(cur, "exchange.mark_prices", "currency, price, as_of", _marks(ex))
+        counts["mark_prices"] = len(ex.mark_us)
+        _copy(
+            cur,
+            "exchange.staking_positions",
+            "position_id, user_id, amount, staked_at, unstaked_at",
+            _positions(ex),
+        )
+        counts["staking_positions"] = len(ex.position_units)
+        _copy(
+            cur,
+            "exchange.revenue_router",
+            "business_date, staking_share, status",
+            ["".join(f"{d}\t{spec.STAKING_SHARE}\topen\n" for d in dates)],
+        )
+        counts["revenue_router"] = len(dates)
+        wallets = [
+            f"{code}\t{code.lower()}\t{wallet_id}\n"
+            for code, ws in ex.wallets.items()
+            for wallet_id, _ in ws
+        ]
+        _copy(cur, "exchange.custody_wallets", "currency, coin, wallet_id", ["".join(wallets)])
+        counts["custody_wallets"] = len(wallets)
+
+        cur.execute(
+            """insert into sim.generation
+               (generation_id, seed, start_date, last_date, users, trades_per_day, cutover)
+               values (1, %s, %s, %s, %s, %s, %s)""",
+            (
+                opts.seed,
+                ex.dates[0],
+                ex.dates[-1],
+                opts.users,
+                opts.trades_per_day,
+                str(opts.cutover),
+            ),
+        )
+        snapshots = [
+            f"{dates[d]}\t{np.datetime_as_string(np.datetime64(int(ex.day_end_us[d]), 'us'))}Z"
+            f"\t{int(ex.sequence[d])}\n"
+            for d in ex.registry_days
+        ]
+        _copy(cur, "sim.me_snapshots", "business_date, as_of, sequence", ["".join(snapshots)])
+        _copy(
+            cur,
+            "sim.me_registry",
+            "business_date, user_id, currency, total, locked, available",
+            _registry(ex, dates),
+        )
+        counts["sim.me_registry"] = len(ex.account_key) * len(ex.registry_days)
+        _copy(
+            cur,
+            "sim.custody_wallet_balances",
+            "business_date, currency, coin, wallet_id, wallet_no, balance_units",
+            _wallet_rows(ex, opts, dates),
+        )
+        staked = onchain_units(ex, opts)
+        _copy(
+            cur,
+            "sim.onchain_staked",
+            "business_date, total_units",
+            ["".join(f"{dates[d]}\t{u}\n" for d, u in enumerate(staked))],
+        )
+    return counts
+
+
+def registry_dates(ex: Exchange) -> list[date]:
+    return [ex.dates[d] for d in ex.registry_days]
+
+
+__all__ = ["N_CUR", "load", "reset", "existing_rows", "registry_dates"]
