@@ -1,0 +1,125 @@
+-- depends_on: {{ ref('stg_exchange__mark_prices') }}
+{{ config(materialized='table') }}
+
+{#- One row per (trade, role): the maker's and the taker's side of every trade of D,
+    priced in USDT (pairs not quoted in USDT at the quote's mark of D). On the first
+    date ever closed it also holds every earlier trade, dated by its own business
+    date and priced at its quote's mark of that date, so the carried positions and
+    the 30-day volumes can be built from history once. -#}
+{%- set business_date = business_date_literal(var('business_date', none)) -%}
+{%- set cutover = env_var('EOD_CUTOVER', '00:00 UTC') -%}
+{%- set first = is_first_close(business_date) -%}
+
+with
+
+windows as (
+    select * from {{ ref('int_business_dates_windowed') }}
+    where business_date = {{ business_date }}
+),
+
+marks as (
+    select * from {{ ref('int_mark_prices_resolved') }}
+),
+
+trades as (
+    select trades.*
+    from {{ ref('stg_exchange__trades') }} as trades
+    cross join windows
+    where
+        trades.executed_at < windows.window_end
+        {%- if not first %}
+            and trades.executed_at >= windows.window_start
+        {%- endif %}
+),
+
+legs as (
+    select
+        trade_id,
+        executed_at,
+        maker_user_id as user_id,
+        'maker' as trade_role,
+        maker_side as side,
+        base,
+        quote,
+        qty,
+        price,
+        maker_fee as fee,
+        fee_currency
+    from trades
+
+    union all
+
+    select
+        trade_id,
+        executed_at,
+        taker_user_id as user_id,
+        'taker' as trade_role,
+        taker_side as side,
+        base,
+        quote,
+        qty,
+        price,
+        taker_fee as fee,
+        fee_currency
+    from trades
+),
+
+dated as (
+    select
+        legs.*,
+        {%- if first %}
+            {{ business_date_of('legs.executed_at', cutover) }} as business_date
+        {%- else %}
+            {{ business_date }} as business_date
+        {%- endif %}
+    from legs
+),
+
+priced as (
+    select
+        dated.*,
+        case
+            when dated.quote = 'USDT' then 1::numeric
+            else coalesce(quote_marks.mark_price, history_quote_mark.mark_price)
+        end as quote_mark_price,
+        base_marks.previous_mark_price as base_previous_mark_price
+    from dated
+    left join marks as quote_marks
+        on dated.quote = quote_marks.currency and dated.business_date = quote_marks.business_date
+    left join marks as base_marks
+        on dated.base = base_marks.currency and dated.business_date = base_marks.business_date
+    {%- if first %}
+        -- trades before D (first close only): the quote's mark of their own date
+        left join lateral (
+            select mark_prices.mark_price
+            from {{ ref('stg_exchange__mark_prices') }} as mark_prices
+            where
+                dated.business_date < {{ business_date }}
+                and mark_prices.currency = dated.quote
+                and mark_prices.as_of < {{ business_date_window('dated.business_date', cutover)["end"] }}
+            order by mark_prices.as_of desc
+            limit 1
+        ) as history_quote_mark on true
+    {%- else %}
+        cross join (select null::numeric as mark_price) as history_quote_mark
+    {%- endif %}
+)
+
+select
+    business_date,
+    trade_id,
+    executed_at,
+    user_id,
+    trade_role,
+    side,
+    base,
+    quote,
+    qty,
+    price,
+    quote_mark_price,
+    price * quote_mark_price as price_usdt,
+    qty * price * quote_mark_price as volume_usdt,
+    base_previous_mark_price,
+    fee,
+    fee_currency
+from priced

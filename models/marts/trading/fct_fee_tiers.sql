@@ -1,0 +1,56 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        full_refresh=false,
+        pre_hook="{{ delete_business_dates() }}",
+    )
+}}
+
+{#- Fee tier per user from the 30-day volume (D-29..D, summed from the daily volume
+    rows): the highest tier of the fee schedule whose threshold the volume reaches,
+    effective the next day. Users with no volume in the 30 days have no row. -#}
+{%- set business_date = business_date_literal(var('business_date', none)) -%}
+
+with
+
+volumes as (
+    select * from {{ ref('int_user_volumes_aggregated') }}
+    where business_date between {{ business_date }} - 29 and {{ business_date }}
+),
+
+schedule as (
+    select * from {{ ref('fee_schedule') }}
+),
+
+rolled as (
+    select
+        user_id,
+        coalesce(sum(volume_usdt) filter (where business_date = {{ business_date }}), 0)
+            as volume_1d,
+        sum(volume_usdt) as volume_30d
+    from volumes
+    group by user_id
+    having sum(volume_usdt) > 0
+)
+
+select
+    {{ business_date }} as business_date,
+    rolled.user_id,
+    rolled.volume_1d,
+    rolled.volume_30d,
+    tier.tier,
+    tier.maker_fee_bps,
+    tier.taker_fee_bps,
+    {{ business_date }} + 1 as effective_date
+from rolled
+cross join lateral (
+    select
+        schedule.tier,
+        schedule.maker_fee_bps,
+        schedule.taker_fee_bps
+    from schedule
+    where schedule.threshold_usdt <= rolled.volume_30d
+    order by schedule.threshold_usdt desc
+    limit 1
+) as tier

@@ -1,0 +1,7 @@
+{{ config(tags=['reconciliation'], store_failures=true) }}
+
+-- A returned row is a reconciliation break of D: a (user, currency) whose matching
+-- engine total differs from its ledger balance (recon_me_ledger holds break rows only).
+select *
+from {{ ref('recon_me_ledger') }}
+where business_date = {{ business_date_literal(var('business_date', none)) }}
