@@ -315,3 +315,13 @@ def test_cli_prove_and_verify(db_url, eod_env, tmp_path):
     forged_file.write_text(json.dumps(forged))
     refused = run_eod(["por", "verify", str(forged_file)], env, check=False)
     assert refused.returncode != 0 and "is not the published root" in refused.stderr
+
+
+def test_bench_tree_builds_the_tree_of_its_synthetic_leaves(db_url):
+    from eod.por.bench import bench_tree
+
+    figures = bench_tree(db_url, 37)
+    leaves = sorted(
+        (hashlib.sha256(i.to_bytes(8, "big")).hexdigest(), i % 100000000) for i in range(1, 38)
+    )
+    assert (figures["root_hash"], figures["root_sum"]) == naive_tree(leaves)[-1][0]

@@ -35,14 +35,19 @@ _LEAVES = """
 """
 
 
-def _leaves(conn, business_date: date, currency: str) -> Iterator[tuple[str, int, int]]:
+def stream_leaves(conn, query: str, params: tuple) -> Iterator[tuple[str, int, int]]:
+    """(leaf_hash, units, user_id) rows of `query` through a server-side cursor."""
     with conn.cursor(name="por_leaves") as cur:
         cur.itersize = FETCH
-        cur.execute(_LEAVES, (business_date, currency))
+        cur.execute(query, params)
         for hash_, units, user_id in cur:
             if hash_ is None:
-                raise EodError(f"user {user_id} {currency} on {business_date} has no leaf_hash")
+                raise EodError(f"user {user_id} has no leaf_hash ({params})")
             yield hash_, int(units), user_id
+
+
+def _leaves(conn, business_date: date, currency: str) -> Iterator[tuple[str, int, int]]:
+    return stream_leaves(conn, _LEAVES, (business_date, currency))
 
 
 def tree_of(conn, business_date: date, currency: str, target_user: int | None = None):
