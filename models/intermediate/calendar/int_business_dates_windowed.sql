@@ -33,5 +33,5 @@ select
     cutover,
     is_first_close,
     -- hours in the window: 23 or 25 on DST change days for a zone with DST
-    extract(epoch from window_end - window_start) / 3600 as window_hours
+    (extract(epoch from window_end - window_start) / 3600)::numeric(5, 2) as window_hours
 from windowed

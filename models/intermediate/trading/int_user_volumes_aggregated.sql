@@ -30,7 +30,7 @@ aggregated as (
     select
         business_date,
         user_id,
-        sum(volume_usdt) as volume_usdt,
+        round(sum(volume_usdt), 18)::numeric(38, 18) as volume_usdt,
         count(*) as leg_count
     from legs
     group by business_date, user_id

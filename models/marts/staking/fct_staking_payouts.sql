@@ -66,6 +66,8 @@ select
     {{ business_date }} as business_date,
     user_id,
     stake_amount,
-    (floor_units + case when remainder_rank <= units_left then 1 else 0 end)
-    / power(10::numeric, decimals) as payout_qtra
+    (
+        (floor_units + case when remainder_rank <= units_left then 1 else 0 end)
+        / power(10::numeric, decimals)
+    )::numeric(38, 18) as payout_qtra
 from ranked

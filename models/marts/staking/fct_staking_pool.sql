@@ -16,7 +16,7 @@
 with
 
 revenue as (
-    select coalesce(sum(total_fees_usdt), 0) as fee_revenue_usdt
+    select coalesce(sum(total_fees_usdt), 0)::numeric(38, 18) as fee_revenue_usdt
     from {{ ref('fct_daily_fees') }}
     where business_date = {{ business_date }}
 ),
@@ -45,7 +45,7 @@ pooled as (
         coalesce(
             trunc(revenue.fee_revenue_usdt * router.staking_share / nullif(qtra.mark_price, 0), qtra.decimals),
             0
-        ) as pool_qtra,
+        )::numeric(38, 18) as pool_qtra,
         stakers.staker_count
     from revenue
     cross join stakers

@@ -44,6 +44,6 @@ select
     fees.taker_fees,
     fees.total_fees,
     fees.trade_count,
-    fees.total_fees * marks.mark_price as total_fees_usdt
+    round(fees.total_fees * marks.mark_price, 18)::numeric(38, 18) as total_fees_usdt
 from fees
 left join marks on fees.currency = marks.currency

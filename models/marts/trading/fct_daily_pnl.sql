@@ -92,11 +92,13 @@ valued as (
         {{ business_date }} as business_date,
         positions.user_id,
         positions.currency,
-        positions.realised_pnl,
-        positions.position_qty * (marks.mark_price - positions.avg_cost) as unrealised_pnl,
-        positions.position_qty,
-        positions.avg_cost,
-        marks.mark_price
+        -- USDT amounts to 18 decimals, the ledger's scale
+        round(positions.realised_pnl, 18)::numeric(38, 18) as realised_pnl,
+        round(positions.position_qty * (marks.mark_price - positions.avg_cost), 18)::numeric(38, 18)
+            as unrealised_pnl,
+        positions.position_qty::numeric(38, 18) as position_qty,
+        positions.avg_cost::numeric(38, 18) as avg_cost,
+        marks.mark_price::numeric(38, 18) as mark_price
     from positions
     left join marks on positions.currency = marks.currency
     where positions.traded_on_date or positions.position_qty > 0

@@ -26,9 +26,9 @@ schedule as (
 rolled as (
     select
         user_id,
-        coalesce(sum(volume_usdt) filter (where business_date = {{ business_date }}), 0)
+        coalesce(sum(volume_usdt) filter (where business_date = {{ business_date }}), 0)::numeric(38, 18)
             as volume_1d,
-        sum(volume_usdt) as volume_30d
+        sum(volume_usdt)::numeric(38, 18) as volume_30d
     from volumes
     group by user_id
     having sum(volume_usdt) > 0
