@@ -77,6 +77,11 @@ def _stage(database_url: str, stream, source: str, capture_id: uuid.UUID, as_of:
                 if copy.error is not None:
                     raise copy.error from None
                 raise
+        # Fresh statistics: without them the planner guesses a few thousand rows and
+        # picks nested plans for validation queries over millions.
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("analyze eod.me_balances_incoming")
     finally:
         conn.close()
     return header, copy.rows
@@ -122,11 +127,21 @@ def capture_registry(database_url: str, business_date: date, settings: Settings)
     _, end = settings.cutover.window(business_date)
     capture_id = uuid.uuid4()
     stream, source = _open(settings.me_url, business_date, end)
+    phases: dict[str, float] = {}
+
+    def lap(name: str, since: float) -> float:
+        now = time.monotonic()
+        phases[name] = round(now - since, 3)
+        return now
+
     try:
         with stream:
-            (as_of, sequence), rows = _stage(database_url, stream, source, capture_id, end)
+            (as_of, sequence), _ = _stage(database_url, stream, source, capture_id, end)
+        mark = lap("stream_s", started)
         validation = validate_registry(database_url, business_date, capture_id, settings.state_dir)
+        mark = lap("validate_s", mark)
         landed = _land(database_url, business_date, capture_id, as_of, sequence)
+        lap("land_s", mark)
     finally:
         _discard(database_url, capture_id)
     summary = {
@@ -134,6 +149,7 @@ def capture_registry(database_url: str, business_date: date, settings: Settings)
         "as_of": iso_instant(as_of),
         "sequence": sequence,
         "validation": validation.summary(),
+        **phases,
         "seconds": round(time.monotonic() - started, 3),
     }
     log.info("registry for %s captured: %s", business_date, summary)
