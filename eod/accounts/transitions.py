@@ -1,0 +1,87 @@
+"""Account-state transitions through `exchange.transition_account`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg2
+
+from eod.errors import InputError
+from fsm.machine import State
+
+_STATES = {s.value for s in State}
+
+
+@dataclass(frozen=True)
+class TransitionRecord:
+    transition_id: int
+    user_id: int
+    from_state: str
+    to_state: str
+    actor: str
+    reason: str
+    occurred_at: datetime
+    prev_hash: str
+    hash: str
+
+
+_COLUMNS = (
+    "transition_id, user_id, from_state::text, to_state::text, actor, reason, occurred_at,"
+    " prev_hash, hash"
+)
+
+
+def refusal(exc: psycopg2.Error) -> str:
+    """The database's one-line reason for refusing a change."""
+    diag = getattr(exc, "diag", None)
+    message = (diag.message_primary if diag else None) or str(exc)
+    return message.strip().splitlines()[0]
+
+
+def transition(cur, user_id: int, to_state: str, actor: str, reason: str) -> TransitionRecord:
+    """Move an account to `to_state`; the database checks rule, guards and actor.
+
+    Runs inside a savepoint so that a refusal leaves the caller's transaction usable.
+    """
+    if to_state not in _STATES:
+        raise InputError(f"unknown account state {to_state!r} (one of {', '.join(_STATES)})")
+    cur.execute("savepoint eod_transition")
+    try:
+        cur.execute(
+            "select exchange.transition_account(%s, %s, %s, %s)",
+            (user_id, to_state, actor, reason),
+        )
+        transition_id = cur.fetchone()[0]
+    except psycopg2.Error as exc:
+        cur.execute("rollback to savepoint eod_transition")
+        raise InputError(refusal(exc)) from None
+    cur.execute("release savepoint eod_transition")
+    cur.execute(
+        f"select {_COLUMNS} from exchange.account_state_transitions where transition_id = %s",
+        (transition_id,),
+    )
+    return TransitionRecord(*cur.fetchone())
+
+
+def current_state(cur, user_id: int, *, lock: bool = False) -> str:
+    """The account's state (optionally locking the row), or InputError for an unknown user."""
+    cur.execute(
+        "select status::text from exchange.users where user_id = %s"
+        + (" for update" if lock else ""),
+        (user_id,),
+    )
+    row = cur.fetchone()
+    if row is None:
+        raise InputError(f"unknown user {user_id}")
+    return row[0]
+
+
+def history(cur, user_id: int | None = None) -> list[TransitionRecord]:
+    """Audited transitions, oldest first (one user's, or everyone's)."""
+    where = "where user_id = %s" if user_id is not None else ""
+    cur.execute(
+        f"select {_COLUMNS} from exchange.account_state_transitions {where} order by transition_id",
+        (user_id,) if user_id is not None else (),
+    )
+    return [TransitionRecord(*row) for row in cur.fetchall()]
