@@ -12,13 +12,14 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import psycopg2
 
 D1 = date(2026, 3, 1)
 D2 = date(2026, 3, 2)
+D2_START = datetime(2026, 3, 2, tzinfo=UTC)  # a posting instant on D2
 
 CURRENCIES = {  # currency: (decimals, custody tolerance)
     "BTC": (8, Decimal("0")),

@@ -15,8 +15,9 @@ renamed as (
         source.coin,
         source.wallet_id,
         source.balance_units,
-        -- base units to currency units, exactly (numeric division by a power of ten)
-        source.balance_units / power(10::numeric, currencies.decimals) as balance,
+        -- base units to currency units, exactly: the dividend carries 18 decimals so the
+        -- quotient keeps every base unit (numeric division keeps the larger scale)
+        source.balance_units::numeric(78, 18) / power(10::numeric, currencies.decimals) as balance,
         source.captured_at
     from source
     inner join currencies on source.currency = currencies.currency

@@ -8,8 +8,9 @@ renamed as (
     select
         business_date,
         total_staked_units,
-        -- QTRA has 18 decimals on chain
-        total_staked_units / power(10::numeric, 18) as total_staked,
+        -- QTRA has 18 decimals on chain; the dividend carries 18 decimals so that the
+        -- quotient keeps every base unit
+        total_staked_units::numeric(78, 18) / power(10::numeric, 18) as total_staked,
         captured_at
     from source
 )
