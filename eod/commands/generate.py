@@ -9,6 +9,7 @@ from eod.business_date import parse_date
 from eod.context import Context
 from eod.errors import InputError
 from eod.generate import spec
+from eod.generate.model import Options
 
 _DRIFT_RE = re.compile(r"^([A-Za-z]+)=(-?\d+(?:\.\d+)?)$")
 
@@ -82,9 +83,7 @@ def parse_custody_drift(items: list[str]) -> dict[str, int]:
     return out
 
 
-def options_from_args(args, cutover) -> "Options":  # noqa: UP037 - imported lazily
-    from eod.generate.model import Options
-
+def options_from_args(args, cutover) -> Options:
     if args.users < spec.MIN_USERS:
         raise InputError(f"--users must be at least {spec.MIN_USERS} (one per account state)")
     if args.days < 1:
@@ -97,7 +96,7 @@ def options_from_args(args, cutover) -> "Options":  # noqa: UP037 - imported laz
     registry_days = args.registry_days
     if registry_days is None:
         registry_days = args.days if args.users <= 100_000 else 1
-    if not 1 <= registry_days:
+    if registry_days < 1:
         raise InputError("--registry-days must be at least 1")
     registry_days = min(registry_days, args.days)
     fault_date = parse_date(args.fault_date, "--fault-date") if args.fault_date else None

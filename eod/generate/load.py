@@ -8,14 +8,22 @@ generated unit has at most 9 decimals, so the fraction is exact.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
+import time
 from collections.abc import Iterable, Iterator
 from datetime import date
 
 import numpy as np
+import psycopg2
+import psycopg2.errors
 
+from eod.errors import InputError
 from eod.generate import spec
 from eod.generate.model import N_CUR, Exchange, Options
+
+log = logging.getLogger(__name__)
 
 CHUNK = 100_000
 _FRAC = 9
@@ -68,7 +76,9 @@ class _Stream(io.RawIOBase):
 
 
 def _copy(cur, table: str, columns: str, chunks: Iterable[str]) -> None:
+    started = time.perf_counter()
     cur.copy_expert(f"copy {table} ({columns}) from stdin", _Stream(chunks), size=1 << 20)
+    log.info("copy %s: %d rows in %.1fs", table, cur.rowcount, time.perf_counter() - started)
 
 
 def _timestamps(us: np.ndarray) -> list[str]:
@@ -332,20 +342,76 @@ def existing_rows(cur) -> int:
 
 
 def reset(cur) -> None:
-    """Empty the platform and simulator tables.
+    """Empty the platform and simulator tables (currencies are upserted, not emptied).
 
-    Tables of other parts that reference users (such as the append-only transition
-    log) go with them: a regenerated exchange has none of those users any more. The
-    append-only guards protect a live platform; a synthetic one is wiped whole, so they
-    are bypassed for this one statement where the role allows it.
+    Other tables that reference users go too where they can be emptied; the
+    append-only transition log cannot, so users it still references stay and the
+    reset is refused with a one-line error (a fresh database is the way then).
+    """
+    emptied = [t for t in PLATFORM_TABLES if t not in ("exchange.users", "exchange.currencies")]
+    cur.execute("truncate " + ", ".join(emptied + list(SIM_TABLES)) + " restart identity")
+    cur.execute(
+        """select distinct conrelid::regclass::text from pg_constraint
+           where contype = 'f' and confrelid = 'exchange.users'::regclass"""
+    )
+    for (table,) in sorted(cur.fetchall()):
+        if table in PLATFORM_TABLES:
+            continue
+        cur.execute("savepoint reset_referencing")
+        try:
+            cur.execute(f"truncate {table}")  # a name from the catalog, quoted by regclass
+        except psycopg2.Error:
+            cur.execute("rollback to savepoint reset_referencing")
+        else:
+            cur.execute("release savepoint reset_referencing")
+    try:
+        cur.execute("delete from exchange.users")
+    except psycopg2.errors.ForeignKeyViolation:
+        raise InputError(
+            "--reset cannot remove users that the append-only account_state_transitions "
+            "log references; generate into a fresh database"
+        ) from None
+
+
+def _bulk_mode(cur) -> bool:
+    """Skip per-row trigger work (foreign-key checks, the per-statement journal check)
+    for this transaction, as a restore does, where the role allows it.
+
+    Every reference and every journal balances by construction (model.py); checked per
+    row, foreign keys alone cost most of the load time of a million trades.
     """
     cur.execute("select rolsuper from pg_roles where rolname = current_user")
-    superuser = bool(cur.fetchone()[0])
-    if superuser:
-        cur.execute("set local session_replication_role = replica")
-    cur.execute("truncate " + ", ".join(PLATFORM_TABLES + SIM_TABLES) + " restart identity cascade")
-    if superuser:
-        cur.execute("set local session_replication_role = default")
+    if not cur.fetchone()[0]:
+        return False
+    cur.execute("set local session_replication_role = replica")
+    return True
+
+
+@contextlib.contextmanager
+def _indexes_rebuilt_after(cur, tables: tuple[str, ...]) -> Iterator[None]:
+    """Drop the secondary indexes of empty tables, load, then build them again.
+
+    One sorted build per index is many times faster than maintaining it row by row
+    over millions of rows. Runs inside the load's transaction, so on any error the
+    indexes are simply still there; constraint indexes (primary keys) stay.
+    """
+    cur.execute(
+        """select i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+           from pg_index i
+           where i.indrelid = any(%s::regclass[])
+             and not exists (select 1 from pg_constraint c where c.conindid = i.indexrelid)
+           order by 1""",
+        (list(tables),),
+    )
+    indexes = cur.fetchall()
+    for name, _ in indexes:
+        cur.execute(f"drop index {name}")
+    yield
+    cur.execute("set local maintenance_work_mem = '256MB'")
+    for name, definition in indexes:
+        started = time.perf_counter()
+        cur.execute(definition)
+        log.info("index %s rebuilt in %.1fs", name, time.perf_counter() - started)
 
 
 def load(conn, ex: Exchange, opts: Options) -> dict[str, int]:
@@ -353,6 +419,7 @@ def load(conn, ex: Exchange, opts: Options) -> dict[str, int]:
     dates = [d.isoformat() for d in ex.dates]
     counts: dict[str, int] = {}
     with conn.cursor() as cur:
+        bulk = _bulk_mode(cur)
         cur.executemany(
             """insert into exchange.currencies (currency, decimals, custody_tolerance)
                values (%s, %s, %s)
@@ -365,6 +432,8 @@ def load(conn, ex: Exchange, opts: Options) -> dict[str, int]:
         counts["users"] = len(ex.user_status)
         _copy(cur, "exchange.accounts", "user_id, currency, created_at", _accounts(ex))
         counts["accounts"] = len(ex.account_key)
+        rebuilt = _indexes_rebuilt_after(cur, ("exchange.trades", "exchange.ledger_entries"))
+        rebuilt.__enter__()
         _copy(
             cur,
             "exchange.trades",
@@ -380,6 +449,7 @@ def load(conn, ex: Exchange, opts: Options) -> dict[str, int]:
         _copy(cur, "exchange.ledger_entries", ledger_cols, _funding_legs(ex, opts.seed, dates))
         _copy(cur, "exchange.ledger_entries", ledger_cols, _trade_legs(ex, opts.seed, dates))
         counts["ledger_entries"] = 4 * len(ex.trade_us) + 2 * len(ex.funding_us)
+        rebuilt.__exit__(None, None, None)
         _copy(cur, "exchange.mark_prices", "currency, price, as_of", _marks(ex))
         counts["mark_prices"] = len(ex.mark_us)
         _copy(
@@ -443,6 +513,8 @@ def load(conn, ex: Exchange, opts: Options) -> dict[str, int]:
             "business_date, total_units",
             ["".join(f"{dates[d]}\t{u}\n" for d, u in enumerate(staked))],
         )
+        if bulk:
+            cur.execute("set local session_replication_role = default")
     return counts
 
 
