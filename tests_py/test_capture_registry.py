@@ -271,3 +271,53 @@ def test_http_404_is_not_retried(db, upstream, tmp_path):
 def test_unreachable_engine(db, tmp_path):
     with pytest.raises(ServiceError, match="matching engine failed after 3 tries"):
         capture_registry(db, D, settings("http://127.0.0.1:9", tmp_path))
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_stream_that_breaks_off_fails_and_writes_nothing(db, tmp_path, framing):
+    """A reply that ends before its framing says is a broken stream, not a short registry."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    body = ndjson(END, 1, ROWS[:2])
+
+    def serve_once():
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        if framing == "chunked":
+            head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            conn.sendall(head + f"{len(body):x}\r\n".encode() + body + b"\r\n")
+        else:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + body)
+        conn.close()
+
+    thread = threading.Thread(target=serve_once, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        with pytest.raises(ServiceError, match="registry stream from .* broke off after line 3"):
+            capture_registry(db, D, settings(base, tmp_path))
+    finally:
+        listener.close()
+    assert balances(db) == [] and staged(db) == 0
+
+
+def test_rows_a_killed_capture_left_behind_are_dropped(db, upstream, tmp_path):
+    import psycopg2
+
+    conn = psycopg2.connect(db)
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            """insert into eod.me_balances_incoming
+                   (capture_id, line_no, user_id, currency, total, locked, available, staged_at)
+               values (gen_random_uuid(), 2, 1, 'BTC', 1, 0, 1, now() - interval '2 days'),
+                      (gen_random_uuid(), 2, 1, 'BTC', 1, 0, 1, now())"""
+        )
+    conn.close()
+    state, base = upstream
+    state.registry[END] = ndjson(END, 1, ROWS)
+    capture_registry(db, D, settings(base, tmp_path))
+    assert staged(db) == 1  # the recent one may belong to a capture still running

@@ -99,7 +99,9 @@ def capture_custody(database_url: str, business_date: date, settings: Settings) 
     finally:
         with transaction(database_url) as conn, conn.cursor() as cur:
             cur.execute(
-                "delete from eod.custody_balances_incoming where capture_id = %s", (capture_id,)
+                """delete from eod.custody_balances_incoming
+                   where capture_id = %s or staged_at < now() - interval '1 day'""",
+                (capture_id,),
             )
     per_currency: dict[str, int] = {}
     for currency, _, _, units in balances:

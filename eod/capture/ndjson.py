@@ -9,6 +9,7 @@ Blank lines are ignored. Line numbers count from 1 (the header).
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import uuid
@@ -85,6 +86,30 @@ def parse_row(line_no: int, raw: bytes) -> tuple[int, str, str, str, str]:
     return user_id, currency, amounts[0], amounts[1], amounts[2]
 
 
+def iter_lines(stream, block: int = 1 << 16) -> Iterator[bytes]:
+    """Lines of a binary stream read in blocks.
+
+    A body cut before its Content-Length or its last chunk must fail, never pass for
+    the end of a (short) registry: a cut chunked body raises IncompleteRead, and a
+    length-framed one leaves unread bytes announced.
+    """
+    read = getattr(stream, "read1", stream.read)  # what has arrived, without waiting for more
+    pending = b""
+    while True:
+        data = read(block)
+        if not data:
+            missing = getattr(stream, "length", None)  # an HTTP body's unread bytes
+            if missing:
+                raise ConnectionError(f"{missing} bytes of the announced length never came")
+            break
+        pending += data
+        lines = pending.split(b"\n")
+        pending = lines.pop()
+        yield from lines
+    if pending:
+        yield pending
+
+
 def numbered_lines(lines: Iterable[bytes], source: str) -> Iterator[tuple[int, bytes]]:
     """Non-blank lines with their line numbers; a read that breaks off is a ServiceError."""
     line_no = 0
@@ -94,7 +119,7 @@ def numbered_lines(lines: Iterable[bytes], source: str) -> Iterator[tuple[int, b
             raw = next(iterator)
         except StopIteration:
             return
-        except (TimeoutError, OSError) as exc:
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
             raise ServiceError(
                 f"registry stream from {source} broke off after line {line_no}: {exc}"
             ) from None

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlparse
 
 from eod.capture.http import open_url
-from eod.capture.ndjson import CopySource, numbered_lines, parse_header
+from eod.capture.ndjson import CopySource, iter_lines, numbered_lines, parse_header
 from eod.config import Settings
 from eod.db import connect, transaction
 from eod.errors import ConfigError, InputError
@@ -56,7 +56,7 @@ def _open(me_url: str, business_date: date, as_of: datetime):
 
 def _stage(database_url: str, stream, source: str, capture_id: uuid.UUID, as_of: datetime):
     """Parse the header and COPY the balance lines into staging; commit; (header, rows)."""
-    lines = numbered_lines(stream, source)
+    lines = numbered_lines(iter_lines(stream), source)
     first = next(lines, None)
     if first is None:
         raise InputError(f"registry from {source} is empty (no header line)")
@@ -88,11 +88,14 @@ def _stage(database_url: str, stream, source: str, capture_id: uuid.UUID, as_of:
 
 
 def _discard(database_url: str, capture_id: uuid.UUID) -> None:
+    """Drop this capture's staged rows, and any a killed capture left over a day ago."""
     conn = connect(database_url, autocommit=True)
     try:
         with conn.cursor() as cur:
             cur.execute(
-                "delete from eod.me_balances_incoming where capture_id = %s", (str(capture_id),)
+                """delete from eod.me_balances_incoming
+                   where capture_id = %s or staged_at < now() - interval '1 day'""",
+                (str(capture_id),),
             )
     finally:
         conn.close()
