@@ -1,0 +1,127 @@
+"""Simulators of the close's external systems, on loopback (CONTRACT section 5).
+
+- matching engine: `GET /v1/registry/snapshot?as_of=...`, NDJSON streamed in chunks;
+- custody: BitGo-shaped `GET /api/v2/{coin}/wallet/{wallet_id}` with a bearer token;
+- chain: Ethereum JSON-RPC answering `eth_call` of StakingPool.totalStaked().
+
+They serve what `eod generate` stored in the `sim` schema. For the demo and the tests
+only: a real close never falls back to them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from eod.errors import InputError
+from eod.simulators.custody import FAILING_WALLET_ID, CustodyHandler
+from eod.simulators.engine import EngineHandler
+from eod.simulators.events import AccountEventListener
+from eod.simulators.http import SimServer
+from eod.simulators.rpc import RpcHandler
+from eod.simulators.state import ME_FAULTS, SimState
+
+DEFAULT_POOL_ADDRESS = "0x5a7e00000000000000000000000000000000c0de"
+
+
+@dataclass
+class SimulatorHandle:
+    """The running simulators; `stop()` shuts them down."""
+
+    me_url: str
+    custody_url: str
+    rpc_url: str
+    custody_token: str = field(repr=False)
+    pool_address: str
+    state: SimState = field(repr=False)
+    _servers: list[SimServer] = field(default_factory=list, repr=False)
+    _listener: AccountEventListener | None = field(default=None, repr=False)
+
+    @property
+    def me_fault(self) -> str | None:
+        return self.state.me_fault
+
+    @me_fault.setter
+    def me_fault(self, fault: str | None) -> None:
+        self.state.me_fault = _checked_fault(fault)
+
+    @property
+    def custody_fail(self) -> bool:
+        return self.state.custody_fail
+
+    @custody_fail.setter
+    def custody_fail(self, fail: bool) -> None:
+        self.state.custody_fail = bool(fail)
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+        self._servers.clear()
+
+    def __enter__(self) -> SimulatorHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _checked_fault(fault: str | None) -> str | None:
+    if fault is not None and fault not in ME_FAULTS:
+        raise InputError(f"engine fault must be one of {', '.join(ME_FAULTS)}, got {fault!r}")
+    return fault
+
+
+def start_simulators(
+    database_url: str,
+    nats_url: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    custody_token: str | None = None,
+    pool_address: str = DEFAULT_POOL_ADDRESS,
+    me_fault: str | None = None,
+    custody_fail: bool = False,
+) -> SimulatorHandle:
+    """Start the three simulators (ports port, port+1, port+2, or any free ones if 0)."""
+    state = SimState(database_url, me_fault=_checked_fault(me_fault), custody_fail=custody_fail)
+    token = custody_token or secrets.token_urlsafe(24)
+    servers: list[SimServer] = []
+    listener = None
+    try:
+        for offset, handler, extra in (
+            (0, EngineHandler, {}),
+            (1, CustodyHandler, {"token": token}),
+            (2, RpcHandler, {"pool_address": pool_address}),
+        ):
+            try:
+                server = SimServer((host, port + offset if port else 0), handler, state, **extra)
+            except OSError as exc:
+                raise InputError(
+                    f"cannot listen on {host}:{port + offset if port else 0}: {exc.strerror}"
+                ) from None
+            servers.append(server)
+        if nats_url:
+            listener = AccountEventListener(state, nats_url)
+            listener.start()
+    except BaseException:
+        for server in servers:
+            server.server_close()
+        raise
+    for server in servers:
+        server.start()
+    return SimulatorHandle(
+        me_url=servers[0].url,
+        custody_url=servers[1].url,
+        rpc_url=servers[2].url,
+        custody_token=token,
+        pool_address=pool_address,
+        state=state,
+        _servers=servers,
+        _listener=listener,
+    )
+
+
+__all__ = ["DEFAULT_POOL_ADDRESS", "FAILING_WALLET_ID", "SimulatorHandle", "start_simulators"]
