@@ -33,6 +33,7 @@ _LIMIT = Decimal(10) ** 20
 class AdjustmentOutcome:
     journal_id: uuid.UUID
     created: bool  # False: the key was already posted with this content (a no-op)
+    # "Content" is user, currency, amount and reason: a retry by another admin is still a no-op.
     business_date: date
     event_id: uuid.UUID | None = None
 
@@ -135,7 +136,7 @@ def post_adjustment(
     if posted is not None:
         journal_id, p_user, p_currency, p_amount, p_reason, p_date = posted
         if (p_user, p_currency, Decimal(p_amount), p_reason) == (user_id, currency, value, reason):
-            return AdjustmentOutcome(journal_id, False, p_date)
+            return AdjustmentOutcome(uuid.UUID(str(journal_id)), False, p_date)
         raise InputError(
             f"key {key!r} was already used for another adjustment "
             f"(user {p_user}, {p_currency} {Decimal(p_amount).normalize():f}, reason {p_reason!r})"
