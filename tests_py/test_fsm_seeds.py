@@ -3,10 +3,13 @@ and that thing is CONTRACT section 9."""
 
 from __future__ import annotations
 
+import importlib.util
 from decimal import Decimal
 
+import psycopg2
 import pytest
 
+from eod.migrations import VERSIONS_DIR, migrate
 from fsm.machine import MACHINE, Guard, State, TransitionContext, TransitionRefused
 from fsm.seeds import load_states, load_transitions
 from tests_py.accounts_fixtures import (
@@ -89,3 +92,34 @@ def test_machine_refusals():
     assert sorted(s.value for s in MACHINE.targets(State.active)) == sorted(
         ["suspended", "restricted", "closed", "banned"]
     )
+
+
+def test_migrating_again_changes_nothing_and_reapplying_the_machine_is_safe(db_url):
+    assert migrate(db_url) == []
+    path = VERSIONS_DIR / "R0100_account_state_machine.py"
+    spec = importlib.util.spec_from_file_location("r0100", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    conn = psycopg2.connect(db_url)
+    try:
+        with conn, conn.cursor() as cur:  # as after a seed change: the whole file again
+            module.apply(cur)
+            module.apply(cur)
+    finally:
+        conn.close()
+    rules = fetch(db_url, "select count(*) from exchange.account_transition_rules")
+    assert rules == [(len(ALLOWED),)]
+    triggers = fetch(
+        db_url,
+        """select tgname, tgenabled from pg_trigger
+           where tgrelid in ('exchange.users'::regclass,
+                             'exchange.account_state_transitions'::regclass)
+             and not tgisinternal order by tgname""",
+    )
+    # 'A': enabled always, so session_replication_role = replica keeps them.
+    assert triggers == [
+        ("account_state_transitions_chain", "A"),
+        ("account_state_transitions_no_change", "A"),
+        ("account_state_transitions_no_truncate", "A"),
+        ("users_status_machine", "A"),
+    ]

@@ -16,6 +16,8 @@ $$;
 
 grant usage on schema exchange, eod to eod_app;
 grant select on all tables in schema exchange to eod_app;
+-- Platform tables the migrating role creates later are readable too.
+alter default privileges in schema exchange grant select on tables to eod_app;
 grant update (status) on exchange.users to eod_app;
 grant select, insert on eod.outbox to eod_app;
 grant update (published_at) on eod.outbox to eod_app;
