@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -165,3 +166,32 @@ def test_cli_adjust(db_url, eod_env):
         ("house:adjustments", Decimal("-250.25")),
     ]
     assert rows[0][8] == rows[0][9].astimezone(UTC).date()  # 00:00 UTC cutover
+
+
+@pytest.mark.parametrize("second_amount", ["1.5", "2"])
+def test_two_sessions_with_one_key_post_one_journal(db_url, second_amount):
+    setup_platform(db_url, {1: "active"})
+    barrier = threading.Barrier(2)
+    results: list = []
+
+    def run(amount):
+        barrier.wait()
+        try:
+            results.append(adjust(db_url, amount=amount))
+        except InputError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in ("1.5", second_amount)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    created = [r for r in results if not isinstance(r, InputError) and r.created]
+    assert len(created) == 1
+    other = next(r for r in results if r is not created[0])
+    if second_amount == "1.5":
+        assert other.created is False and other.journal_id == created[0].journal_id
+    else:
+        assert isinstance(other, InputError) and "already used" in str(other)
+    assert len(ledger(db_url)) == 2
+    assert len(fetch(db_url, "select 1 from eod.outbox")) == 1
