@@ -10,7 +10,7 @@ import psycopg2
 from eod.errors import InputError
 from fsm.machine import State
 
-_STATES = {s.value for s in State}
+_STATES = [s.value for s in State]
 
 
 @dataclass(frozen=True)
