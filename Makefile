@@ -8,6 +8,8 @@ STAMP  := $(VENV)/.installed
 
 export PREFECT_HOME ?= $(CURDIR)/.state/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+# the ephemeral server can take a while to start on a busy 2-core machine
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export DBT_PROFILES_DIR ?= $(CURDIR)
 export DO_NOT_TRACK ?= 1
 
