@@ -68,16 +68,25 @@ def fresh_database(pg_server_url, template_db):
     return name, with_database(pg_server_url, name)
 
 
+POR_SECRET = "test-por-secret"
+
+
 @pytest.fixture(scope="module")
-def closed_url(pg_server_url, template_db, tmp_path_factory):
+def closed_target(tmp_path_factory):
+    """The dbt target folder of the closes of `closed_url`."""
+    return tmp_path_factory.mktemp("dbt-target")
+
+
+@pytest.fixture(scope="module")
+def closed_url(pg_server_url, template_db, closed_target):
     """D1 and D2 captured and closed (dbt build each) on the fixture exchange."""
     name, url = fresh_database(pg_server_url, template_db)
     fx.load(url, fx.D1, fx.D2)
     conn = psycopg2.connect(url)
     with conn:
-        store_por_key(conn, "test-por-secret")
+        store_por_key(conn, POR_SECRET)
     conn.close()
-    target = tmp_path_factory.mktemp("dbt-target")
+    target = closed_target
     assert build(url, fx.D1, target)
     assert build(url, fx.D2, target)
     yield url
@@ -313,10 +322,19 @@ def test_leaf_hashes_match_python(closed_url):
            where business_date = %s and user_id = 2 and currency = 'USDT'""",
         fx.D1,
     )
-    nonce = hmac.new(b"test-por-secret", b"2026-03-01:2", hashlib.sha256).hexdigest()
+    nonce = hmac.new(POR_SECRET.encode(), b"2026-03-01:2", hashlib.sha256).hexdigest()
     # user 2 USDT: 1000 - 210 + 130 + 160 - 0.84 = 1079.16, 6 decimals
     leaf = hashlib.sha256(f"leaf|{nonce}|2|USDT|1079160000".encode()).hexdigest()
     assert got == [(2, "USDT", leaf)]
+
+
+def test_the_secret_is_in_no_dbt_artifact_or_log(closed_url, closed_target):
+    from eod.config import PROJECT_DIR
+
+    files = [p for p in closed_target.rglob("*") if p.is_file()]
+    files += [p for p in (PROJECT_DIR / "logs").rglob("*") if p.is_file()]
+    assert any(p.name == "manifest.json" for p in files)
+    assert [p for p in files if POR_SECRET.encode() in p.read_bytes()] == []
 
 
 def test_a_gap_in_the_closes_is_refused(closed_url, tmp_path):
@@ -361,3 +379,15 @@ def test_injected_faults_fail_the_build_and_are_kept(pg_server_url, template_db,
         ]
     finally:
         drop_database(pg_server_url, name)
+
+
+def test_a_build_without_business_date_says_so(eod_env, tmp_path):
+    from tests_py.conftest import run_eod
+
+    proc = run_eod(
+        ["dbt", "run", "--select", "int_business_dates_windowed", "--target-path", str(tmp_path)],
+        eod_env,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "the EOD models need the business date" in proc.stdout + proc.stderr

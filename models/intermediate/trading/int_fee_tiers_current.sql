@@ -9,15 +9,19 @@ tiers as (
     select * from {{ ref('fct_fee_tiers') }}
 ),
 
+latest_date as (
+    select max(business_date) as business_date from tiers
+),
+
 latest as (
     select
-        user_id,
-        tier,
-        maker_fee_bps,
-        taker_fee_bps,
-        effective_date
+        tiers.user_id,
+        tiers.tier,
+        tiers.maker_fee_bps,
+        tiers.taker_fee_bps,
+        tiers.effective_date
     from tiers
-    where business_date = (select max(business_date) from tiers)
+    inner join latest_date on tiers.business_date = latest_date.business_date
 )
 
 select * from latest

@@ -27,9 +27,8 @@ trades as (
     cross join windows
     where
         trades.executed_at < windows.window_end
-        {%- if not first %}
-            and trades.executed_at >= windows.window_start
-        {%- endif %}
+        -- all history on the first close, D's window otherwise
+        and trades.executed_at >= {{ "'-infinity'::timestamptz" if first else 'windows.window_start' }}
 ),
 
 legs as (

@@ -19,11 +19,8 @@ with
 
 legs as (
     select * from {{ ref('int_trade_legs_split') }}
-    where
-        business_date
-        {%- if first %} between {{ business_date }} - 29 and {{ business_date }}
-        {%- else %} = {{ business_date }}
-        {%- endif %}
+    -- D, and on the first close the 29 days before it as well
+    where business_date between {{ business_date }} - {{ 29 if first else 0 }} and {{ business_date }}
 ),
 
 aggregated as (

@@ -36,7 +36,7 @@ legs as (
         journal_id,
         reference_id,
         user_id,
-        'user' as account,
+        'user' as account,  -- noqa: RF04
         'QTRA' as currency,
         payout_qtra as amount
     from journals
@@ -48,7 +48,7 @@ legs as (
         journal_id,
         reference_id,
         null::bigint as user_id,
-        'house:staking_rewards' as account,
+        'house:staking_rewards' as account,  -- noqa: RF04
         'QTRA' as currency,
         -payout_qtra as amount
     from journals

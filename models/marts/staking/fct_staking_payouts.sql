@@ -9,8 +9,8 @@
 
 {#- Staking payouts of D, pro rata to stake: each staker's exact share rounded down
     to QTRA's base units, then the units left over given one each to the largest
-    remainders (ties: lower user_id first), so that the payouts sum to pool_qtra
-    exactly. Integer arithmetic on base units (div/mod) keeps remainders exact. -#}
+    remainder_unitss (ties: lower user_id first), so that the payouts sum to pool_qtra
+    exactly. Integer arithmetic on base units (div/mod) keeps remainder_unitss exact. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
 
 with
@@ -50,7 +50,7 @@ floored as (
         decimals,
         pool_units,
         div(pool_units * stake_amount, total_stake) as floor_units,
-        mod(pool_units * stake_amount, total_stake) as remainder
+        mod(pool_units * stake_amount, total_stake) as remainder_units
     from shares
 ),
 
@@ -58,7 +58,7 @@ ranked as (
     select
         *,
         pool_units - sum(floor_units) over () as units_left,
-        row_number() over (order by remainder desc, user_id asc) as remainder_rank
+        row_number() over (order by remainder_units desc, user_id asc) as remainder_units_rank
     from floored
 )
 
@@ -67,7 +67,7 @@ select
     user_id,
     stake_amount,
     (
-        (floor_units + case when remainder_rank <= units_left then 1 else 0 end)
+        (floor_units + case when remainder_units_rank <= units_left then 1 else 0 end)
         / power(10::numeric, decimals)
     )::numeric(38, 18) as payout_qtra
 from ranked

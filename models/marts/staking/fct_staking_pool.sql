@@ -43,7 +43,10 @@ pooled as (
         router.staking_share,
         router.router_status,
         coalesce(
-            trunc(revenue.fee_revenue_usdt * router.staking_share / nullif(qtra.mark_price, 0), qtra.decimals),
+            trunc(
+                revenue.fee_revenue_usdt * router.staking_share / nullif(qtra.mark_price, 0),
+                qtra.decimals
+            ),
             0
         )::numeric(38, 18) as pool_qtra,
         stakers.staker_count

@@ -37,7 +37,7 @@ legs as (
         journal_id,
         reference_id,
         user_id,
-        'user' as account,
+        'user' as account,  -- noqa: RF04
         currency,
         -total_fees as amount
     from journals
@@ -49,7 +49,7 @@ legs as (
         journal_id,
         reference_id,
         null::bigint as user_id,
-        'house:fee_revenue' as account,
+        'house:fee_revenue' as account,  -- noqa: RF04
         currency,
         total_fees as amount
     from journals
