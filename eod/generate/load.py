@@ -58,20 +58,20 @@ class _Stream(io.RawIOBase):
     def __init__(self, chunks: Iterable[str]):
         self._chunks: Iterator[str] = iter(chunks)
         self._buf = b""
+        self._pos = 0
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buf) < size:
+        if self._pos >= len(self._buf):
             chunk = next(self._chunks, None)
             if chunk is None:
-                break
-            self._buf += chunk.encode()
-        if size < 0:
-            out, self._buf = self._buf, b""
-        else:
-            out, self._buf = self._buf[:size], self._buf[size:]
+                return b""
+            self._buf, self._pos = chunk.encode(), 0
+        end = len(self._buf) if size < 0 else self._pos + size
+        out = self._buf[self._pos : end]
+        self._pos += len(out)
         return out
 
 
@@ -230,23 +230,17 @@ def _funding_legs(ex: Exchange, seed: int, dates: list[str]) -> Iterator[str]:
         days = np.searchsorted(ex.day_end_us, ex.funding_us[sl], side="right")
         bd = [dates[d] for d in days.tolist()]
         ts = _timestamps(ex.funding_us[sl])
-        out = []
-        rows = zip(
-            ex.funding_is_withdrawal[sl].tolist(),
-            journals,
-            user,
-            code,
-            whole,
-            frac,
-            numbers,
-            bd,
-            ts,
-            strict=True,
-        )
-        for is_wd, j, u, c, w, f, n, d, t in rows:
-            template = withdrawal if is_wd else deposit
-            out.append(template % (j, u, c, w, f, n, d, t, j, c, w, f, n, d, t))
-        yield "".join(out)
+        is_wd = ex.funding_is_withdrawal[sl].tolist()
+        columns = (journals, user, code, whole, frac, numbers, bd, ts)
+        for template, wanted in ((deposit, False), (withdrawal, True)):
+            picked = [
+                [value for value, w in zip(column, is_wd, strict=True) if w == wanted]
+                for column in columns
+            ]
+            j, u, c, w, f, n, d, t = picked
+            yield "".join(
+                map(template.__mod__, zip(j, u, c, w, f, n, d, t, j, c, w, f, n, d, t, strict=True))
+            )
 
 
 def _marks(ex: Exchange) -> Iterator[str]:
