@@ -63,6 +63,8 @@ def run_demo(opts: DemoOptions = DemoOptions()) -> int:
     from eod.paging.simulator import PagerSimulator
     from eod.simulators import start_simulators
 
+    # The summary is the demo's output; the flow's own logs stay in the Prefect UI/API.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     ctx = Context()
     t0 = time.perf_counter()
     url = _recreate_database(ctx.database_url)

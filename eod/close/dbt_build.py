@@ -1,7 +1,6 @@
-"""The close's `dbt build` for one business date, through prefect-dbt's runner.
+"""The close's `dbt build` for one business date, through dbt's Python runner.
 
-Inside a flow, PrefectDbtRunner turns each dbt node into a Prefect task, so the
-flow run shows every model and test with its outcome. A failing test tagged
+Every node's outcome goes to the flow run's log as it finishes. A failing test tagged
 `reconciliation` is a break, not an error: the build step still succeeds, and the
 breaks are acted on (and make `eod close` exit non-zero). Any other failure or error
 fails the step.
@@ -86,34 +85,48 @@ def build_args(business_date: date, target_path: str | None = None) -> list[str]
     return args
 
 
-def run_build(database_url: str, business_date: date, *, in_flow: bool = True) -> BuildOutcome:
-    """Run `dbt build` for D; raise DbtBuildFailed unless the only failures are breaks."""
+def _node_logger(logger):
+    """A dbt callback logging each node's outcome as it finishes."""
+
+    def on_event(event) -> None:
+        if event.info.name != "NodeFinished":
+            return
+        node = event.data.node_info
+        seconds = event.data.run_result.execution_time
+        logger.info("dbt %s %s (%.2fs)", node.node_status, node.unique_id, seconds)
+
+    return on_event
+
+
+def _logger():
+    try:
+        from prefect import get_run_logger
+
+        return get_run_logger()
+    except Exception:  # outside a flow run
+        return log
+
+
+def run_build(database_url: str, business_date: date) -> BuildOutcome:
+    """Run `dbt build` for D; raise DbtBuildFailed unless the only failures are breaks.
+
+    dbt runs in this process through its programmatic runner; a callback logs every
+    node's outcome to the flow run's log as it finishes.
+    """
+    from dbt.cli.main import dbtRunner
+
     os.environ.update(prepare_env(database_url))
     target = str(Path(os.environ.get("EOD_DBT_TARGET_PATH", PROJECT_DIR / "target")))
     args = build_args(business_date, target)
     cwd = os.getcwd()
     os.chdir(PROJECT_DIR)
     try:
-        if in_flow:
-            from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
-
-            runner = PrefectDbtRunner(
-                settings=PrefectDbtSettings(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR),
-                raise_on_failure=False,
-                disable_assets=True,
-            )
-            result = runner.invoke(args)
-        else:
-            from dbt.cli.main import dbtRunner
-
-            result = dbtRunner().invoke(args)
+        result = dbtRunner(callbacks=[_node_logger(_logger())]).invoke(args)
     finally:
         os.chdir(cwd)
     outcome = _outcome(result)
     if result.exception is not None and not outcome.nodes:
         raise DbtBuildFailed(f"dbt build for {business_date} did not run: {result.exception}")
-    for node in outcome.nodes:
-        log.info("dbt %s %s (%.2fs)", node.status, node.unique_id, node.seconds)
     if outcome.errors:
         first = outcome.errors[0]
         raise DbtBuildFailed(
