@@ -41,44 +41,6 @@ def _posted_fee_legs(x, day):
     return {(u, c): Decimal(a) for u, c, a in rows}
 
 
-def test_clean_close_posts_fees_once_and_reconciles(db_url, nats_url, monkeypatch, tmp_path):
-    with running_exchange(db_url, nats_url, monkeypatch, tmp_path) as x:
-        first, last = x.dates[0], x.dates[-1]
-        assert run_close(first) == 0
-        assert run_close(last) == 0  # catches up nothing: the dates are consecutive
-
-        for day in x.dates:
-            expected = _fees_by_user(x, day)
-            assert expected, "the generated days have trades"
-            assert _posted_fee_legs(x, day) == {k: -v for k, v in expected.items()}
-            house = x.fetch(
-                """select currency, sum(amount) from exchange.ledger_entries
-                   where reference_type = 'fee_journal' and business_date = %s
-                     and account = 'house:fee_revenue' group by 1""",
-                (day,),
-            )
-            per_currency: dict[str, Decimal] = {}
-            for (_, currency), fee in expected.items():
-                per_currency[currency] = per_currency.get(currency, Decimal(0)) + fee
-            assert {c: Decimal(a) for c, a in house} == per_currency
-            assert (
-                x.scalar(
-                    "select count(*) from marts.recon_me_ledger where business_date = %s", (day,)
-                )
-                == 0
-            )
-        steps = x.fetch("select distinct status from eod.eod_runs")
-        assert steps == [("succeeded",)]
-        assert x.pager.events == []
-
-        ledger_rows = x.scalar("select count(*) from exchange.ledger_entries")
-        attempts = x.fetch("select step_name, attempts from eod.eod_runs order by 1, 2")
-        # re-running adds nothing and runs no succeeded step again
-        assert run_close(last) == 0
-        assert x.scalar("select count(*) from exchange.ledger_entries") == ledger_rows
-        assert x.fetch("select step_name, attempts from eod.eod_runs order by 1, 2") == attempts
-
-
 def _drifted_pairs(x, day):
     """(user, currency) whose engine total differs from ledger minus fees, recomputed here."""
     rows = x.fetch(
@@ -107,13 +69,49 @@ def _drifted_pairs(x, day):
     return rows
 
 
-def test_engine_break_freezes_the_user_and_pages_once(db_url, nats_url, monkeypatch, tmp_path):
-    with running_exchange(db_url, nats_url, monkeypatch, tmp_path, break_ledger=2) as x:
-        first, last = x.dates[0], x.dates[-1]
+def _assert_fee_journal_posted(x, day):
+    expected = _fees_by_user(x, day)
+    assert expected, "the generated days have trades"
+    assert _posted_fee_legs(x, day) == {k: -v for k, v in expected.items()}
+    house = x.fetch(
+        """select currency, sum(amount) from exchange.ledger_entries
+           where reference_type = 'fee_journal' and business_date = %s
+             and account = 'house:fee_revenue' group by 1""",
+        (day,),
+    )
+    per_currency: dict[str, Decimal] = {}
+    for (_, currency), fee in expected.items():
+        per_currency[currency] = per_currency.get(currency, Decimal(0)) + fee
+    assert {c: Decimal(a) for c, a in house} == per_currency
+
+
+def test_close_clean_day_then_broken_day(db_url, nats_url, monkeypatch, tmp_path):
+    """Day 1 is clean; day 2 has an engine drift for two users, a BTC custody drift of
+    0.05 BTC and an on-chain staking drift of 7 units. One exchange, three closes."""
+    faults = {"break_ledger": 2, "custody_drift": {"BTC": 5_000_000}, "staking_drift": 7}
+    with running_exchange(db_url, nats_url, monkeypatch, tmp_path, days=2, **faults) as x:
+        first, last = x.dates
         drifted = _drifted_pairs(x, last)
         assert len({u for u, _ in drifted}) == 2
+        assert _drifted_pairs(x, first) == []
+
+        # day 1: every step succeeds, the fee journal is posted exactly, nothing breaks
         assert run_close(first) == 0
+        _assert_fee_journal_posted(x, first)
+        assert (
+            x.scalar(
+                "select count(*) from marts.recon_me_ledger where business_date = %s", (first,)
+            )
+            == 0
+        )
+        assert x.fetch(
+            "select distinct status from eod.eod_runs where business_date = %s", (first,)
+        ) == [("succeeded",)]
+        assert x.pager.events == []
+
+        # day 2: breaks are found, the two users are frozen, each check pages once
         assert run_close(last) == 1
+        _assert_fee_journal_posted(x, last)
         breaks = x.fetch(
             "select user_id, currency from marts.recon_me_ledger where business_date = %s "
             "order by 1, 2",
@@ -129,32 +127,28 @@ def test_engine_break_freezes_the_user_and_pages_once(db_url, nats_url, monkeypa
             )[0]
             assert (status, actor) == ("suspended", "eod")
             assert str(last) in reason and "ledger break" in reason
-        pages = [e for e in x.pager.events if "me_ledger" in e["dedup_key"]]
-        assert len(pages) == 1
-        assert str(last) in pages[0]["payload"]["summary"]
-        assert pages[0]["payload"]["custom_details"]["breaks"] == len(drifted)
-        # a re-run of the broken date keeps its outcome and pages nothing new
+        assert x.fetch(
+            "select currency from marts.recon_custody where business_date = %s and is_break",
+            (last,),
+        ) == [("BTC",)]
+        assert x.fetch(
+            "select difference from marts.recon_staking where business_date = %s", (last,)
+        ) == [(Decimal("7E-18"),)]
+        by_check = {}
+        for event in x.pager.events:
+            by_check.setdefault(event["dedup_key"], []).append(event)
+        assert len(by_check) == 3 and all(len(v) == 1 for v in by_check.values())
+        me_page = next(v[0] for k, v in by_check.items() if "me_ledger" in k)
+        assert str(last) in me_page["payload"]["summary"]
+        assert me_page["payload"]["custom_details"]["breaks"] == len(drifted)
+
+        # a re-run adds nothing, runs no succeeded step again and pages nothing new
+        ledger_rows = x.scalar("select count(*) from exchange.ledger_entries")
+        attempts = x.fetch("select step_name, attempts from eod.eod_runs order by 1, 2")
         assert run_close(last) == 1
-        assert len([e for e in x.pager.events if "me_ledger" in e["dedup_key"]]) == 1
-
-
-@pytest.mark.parametrize(
-    ("fault", "check"),
-    [({"custody_drift": {"BTC": 5_000_000}}, "custody"), ({"staking_drift": 7}, "staking")],
-)
-def test_custody_and_staking_drift_page(db_url, nats_url, monkeypatch, tmp_path, fault, check):
-    with running_exchange(db_url, nats_url, monkeypatch, tmp_path, days=1, **fault) as x:
-        day = x.dates[0]
-        assert run_close(day) == 1
-        pages = [e for e in x.pager.events if check in e["dedup_key"]]
-        assert len(pages) == 1
-        table = {"custody": "recon_custody", "staking": "recon_staking"}[check]
-        assert (
-            x.scalar(
-                f"select count(*) from marts.{table} where business_date = %s and is_break", (day,)
-            )
-            == 1
-        )
+        assert x.scalar("select count(*) from exchange.ledger_entries") == ledger_rows
+        assert x.fetch("select step_name, attempts from eod.eod_runs order by 1, 2") == attempts
+        assert len(x.pager.events) == 3
 
 
 def test_bad_capture_fails_the_close_and_posts_nothing(db_url, nats_url, monkeypatch, tmp_path):
