@@ -396,3 +396,31 @@ def test_an_existing_exchange_is_kept_without_reset(eod_env, db_url):
     )
     assert proc.returncode != 0 and "--reset" in proc.stderr
     assert checksums(db_url) == before
+
+
+def test_chunked_copy_loads_every_row(db_url, monkeypatch):
+    """Small COPY chunks (some of them empty) load exactly what one big chunk loads."""
+    from eod.generate import generate, load
+    from eod.generate.model import Options
+
+    opts = Options(
+        seed=4,
+        users=60,
+        days=2,
+        trades_per_day=300,
+        start=date(2026, 11, 1),
+        cutover=Cutover.parse("00:00 UTC"),
+        registry_days=2,
+    )
+    content = """select count(*), md5(string_agg(x, '|' order by x)) from (
+                     select concat_ws(',', journal_id, user_id, account, currency, amount,
+                                      reference_type, reference_id, business_date,
+                                      effective_at) as x
+                     from exchange.ledger_entries) as t"""
+    generate(db_url, opts)
+    whole = query(db_url, content)
+    monkeypatch.setattr(load, "CHUNK", 7)
+    result = generate(db_url, opts, reset=True)
+    assert query(db_url, content) == whole
+    trades, funding = len(result.exchange.trade_us), len(result.exchange.funding_us)
+    assert whole[0][0] == result.counts["ledger_entries"] == 4 * trades + 2 * funding

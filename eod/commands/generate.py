@@ -138,7 +138,7 @@ def _generate(args) -> int:
         f"{len(ex.registry_days)} day(s)"
     )
     for table, rows in result.counts.items():
-        print(f"  {table:<22} {rows:>12,}")
+        print(f"  {table:<28} {rows:>12,}")
     for user, currency, drift in ex.broken_accounts:
         print(f"  fault: engine total of user {user} in {currency} drifts by {drift} units")
     for code, units in opts.custody_drift.items():

@@ -9,6 +9,7 @@ generated unit has at most 9 decimals, so the fraction is exact.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import time
@@ -20,7 +21,7 @@ import psycopg2
 import psycopg2.errors
 
 from eod.errors import InputError
-from eod.generate import spec
+from eod.generate import binary, spec
 from eod.generate.model import N_CUR, Exchange, Options
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,8 @@ SIM_TABLES = (
 class _Stream(io.RawIOBase):
     """A read-only file over an iterator of text chunks (what copy_expert reads)."""
 
-    def __init__(self, chunks: Iterable[str]):
-        self._chunks: Iterator[str] = iter(chunks)
+    def __init__(self, chunks: Iterable[str | bytes]):
+        self._chunks: Iterator[str | bytes] = iter(chunks)
         self._buf = b""
         self._pos = 0
 
@@ -64,21 +65,26 @@ class _Stream(io.RawIOBase):
         return True
 
     def read(self, size: int = -1) -> bytes:
-        if self._pos >= len(self._buf):
+        while self._pos >= len(self._buf):  # an empty chunk is not the end
             chunk = next(self._chunks, None)
             if chunk is None:
                 return b""
-            self._buf, self._pos = chunk.encode(), 0
+            self._buf = chunk if isinstance(chunk, bytes) else chunk.encode()
+            self._pos = 0
         end = len(self._buf) if size < 0 else self._pos + size
         out = self._buf[self._pos : end]
         self._pos += len(out)
         return out
 
 
-def _copy(cur, table: str, columns: str, chunks: Iterable[str]) -> None:
+def _copy(
+    cur, table: str, columns: str, chunks: Iterable[str | bytes], binary: bool = False
+) -> int:
     started = time.perf_counter()
-    cur.copy_expert(f"copy {table} ({columns}) from stdin", _Stream(chunks), size=1 << 20)
+    options = " with (format binary)" if binary else ""
+    cur.copy_expert(f"copy {table} ({columns}) from stdin{options}", _Stream(chunks), size=1 << 20)
     log.info("copy %s: %d rows in %.1fs", table, cur.rowcount, time.perf_counter() - started)
+    return cur.rowcount
 
 
 def _timestamps(us: np.ndarray) -> list[str]:
@@ -175,36 +181,98 @@ def _trades(ex: Exchange) -> Iterator[str]:
 _LEG = "%032x\t{user}\t{account}\t%s\t{sign}%d.%09d\t{kind}\t{ref}\t\\N\t%s\t%sZ\tplatform\n"
 
 
-def _trade_legs(ex: Exchange, seed: int, dates: list[str]) -> Iterator[str]:
-    """Four `user` legs per trade: buyer +base -quote, seller -base +quote (gross)."""
-    prefix = journal_prefix(seed) << 64
-    legs = "".join(
-        _LEG.format(user="%d", account="user", sign=sign, kind="trade", ref="%d")
-        for sign in ("", "-", "-", "")
+@functools.cache
+def _leg_dtype(code_len: int, ref_len: int) -> np.dtype:
+    """One binary ledger row whose currency and reference_id have these lengths."""
+    return np.dtype(
+        [
+            ("nfields", ">i2"),
+            ("journal_len", ">i4"),
+            ("journal_hi", ">u8"),
+            ("journal_lo", ">u8"),
+            ("user_len", ">i4"),
+            ("user_id", ">i8"),
+            ("account_len", ">i4"),
+            ("account", "S4"),
+            ("currency_len", ">i4"),
+            ("currency", f"S{code_len}"),
+            ("amount", binary.numeric_dtype()),
+            ("type_len", ">i4"),
+            ("type", "S5"),
+            ("ref_len", ">i4"),
+            ("ref", "u1", (ref_len,)),
+            ("reason_len", ">i4"),
+            ("date_len", ">i4"),
+            ("date", ">i4"),
+            ("at_len", ">i4"),
+            ("at", ">i8"),
+            ("by_len", ">i4"),
+            ("by", "S8"),
+        ]
     )
+
+
+def _trade_legs(ex: Exchange, seed: int) -> Iterator[bytes]:
+    """Four `user` legs per trade: buyer +base -quote, seller -base +quote (gross).
+
+    Binary COPY rows, batched by the lengths of the currency code and the trade id.
+    """
+    prefix = journal_prefix(seed)
+    pg_days = np.array([d.toordinal() - binary.PG_EPOCH_DAY for d in ex.dates], dtype=np.int64)
+    base_of = np.array([spec.CURRENCY_INDEX[p.base] for p in spec.PAIRS])
+    quote_of = np.array([spec.CURRENCY_INDEX[p.quote] for p in spec.PAIRS])
+    code_bytes = np.array([c.encode() for c in _CODES])
+    code_len = np.array([len(c) for c in _CODES])
+    unit_decimals = np.array([c.unit_decimals for c in spec.CURRENCIES])
+    yield binary.HEADER
     for sl in _chunks(len(ex.trade_us)):
-        _, base, quote = _pair_columns(ex, sl)
-        ids = list(range(sl.start + 1, sl.stop + 1))
-        journals = [prefix | i for i in ids]
+        ids = np.arange(sl.start + 1, sl.stop + 1, dtype=np.int64)
+        pair = ex.trade_pair[sl]
         buys = ex.trade_taker_buys[sl]
-        buyer = np.where(buys, ex.trade_taker[sl], ex.trade_maker[sl]).tolist()
-        seller = np.where(buys, ex.trade_maker[sl], ex.trade_taker[sl]).tolist()
-        bw, bf = _split(ex.trade_base_units[sl], base)
-        qw, qf = _split(ex.trade_quote_units[sl], quote)
-        bc = [_CODES[c] for c in base.tolist()]
-        qc = [_CODES[c] for c in quote.tolist()]
-        days = np.searchsorted(ex.day_end_us, ex.trade_us[sl], side="right")
-        bd = [dates[d] for d in days.tolist()]
-        ts = _timestamps(ex.trade_us[sl])
-        cols = []
-        for user, code, whole, frac in (
-            (buyer, bc, bw, bf),
-            (buyer, qc, qw, qf),
-            (seller, bc, bw, bf),
-            (seller, qc, qw, qf),
-        ):
-            cols += [journals, user, code, whole, frac, ids, bd, ts]
-        yield "".join(map(legs.__mod__, zip(*cols, strict=True)))
+        buyer = np.where(buys, ex.trade_taker[sl], ex.trade_maker[sl])
+        seller = np.where(buys, ex.trade_maker[sl], ex.trade_taker[sl])
+        base, quote = base_of[pair], quote_of[pair]
+        bu, qu = ex.trade_base_units[sl], ex.trade_quote_units[sl]
+        user = np.concatenate([buyer, buyer, seller, seller])
+        cur = np.concatenate([base, quote, base, quote])
+        units = np.concatenate([bu, qu, bu, qu])
+        n = len(ids)
+        negative = np.concatenate([np.zeros(n), np.ones(n), np.ones(n), np.zeros(n)]).astype(bool)
+        trade = np.tile(ids, 4)
+        at = np.tile(ex.trade_us[sl], 4)
+        day = pg_days[np.searchsorted(ex.day_end_us, at, side="right")]
+        clen = code_len[cur]
+        rlen = binary.digit_count(trade)
+        for cl in np.unique(clen).tolist():
+            for rl in np.unique(rlen[clen == cl]).tolist():
+                pick = np.nonzero((clen == cl) & (rlen == rl))[0]
+                rows = np.zeros(len(pick), dtype=_leg_dtype(cl, rl))
+                rows["nfields"] = 11
+                rows["journal_len"] = 16
+                rows["journal_hi"] = prefix
+                rows["journal_lo"] = trade[pick]
+                rows["user_len"] = 8
+                rows["user_id"] = user[pick]
+                rows["account_len"] = 4
+                rows["account"] = b"user"
+                rows["currency_len"] = cl
+                rows["currency"] = code_bytes[cur[pick]]
+                binary.fill_numeric(
+                    rows["amount"], units[pick], unit_decimals[cur[pick]], negative[pick]
+                )
+                rows["type_len"] = 5
+                rows["type"] = b"trade"
+                rows["ref_len"] = rl
+                rows["ref"] = binary.ascii_digits(trade[pick], rl)
+                rows["reason_len"] = -1
+                rows["date_len"] = 4
+                rows["date"] = day[pick]
+                rows["at_len"] = 8
+                rows["at"] = at[pick] - binary.PG_EPOCH_US
+                rows["by_len"] = 8
+                rows["by"] = b"platform"
+                yield rows.tobytes()
+    yield binary.TRAILER
 
 
 def _funding_legs(ex: Exchange, seed: int, dates: list[str]) -> Iterator[str]:
@@ -400,7 +468,7 @@ def _indexes_rebuilt_after(cur, tables: tuple[str, ...]) -> Iterator[None]:
     indexes = cur.fetchall()
     for name, _ in indexes:
         cur.execute(f"drop index {name}")
-    yield
+    yield  # on an error the transaction rolls back and the indexes were never gone
     cur.execute("set local maintenance_work_mem = '256MB'")
     for name, definition in indexes:
         started = time.perf_counter()
@@ -412,6 +480,13 @@ def load(conn, ex: Exchange, opts: Options) -> dict[str, int]:
     """COPY everything into the (empty) tables; returns row counts per table."""
     dates = [d.isoformat() for d in ex.dates]
     counts: dict[str, int] = {}
+
+    def copy(name: str, expected: int, table: str, columns: str, chunks, binary=False):
+        copied = _copy(cur, table, columns, chunks, binary)
+        if copied != expected:  # a short COPY would be a silent partial exchange
+            raise AssertionError(f"copied {copied} rows into {table}, expected {expected}")
+        counts[name] = counts.get(name, 0) + copied
+
     with conn.cursor() as cur:
         bulk = _bulk_mode(cur)
         cur.executemany(
@@ -422,51 +497,81 @@ def load(conn, ex: Exchange, opts: Options) -> dict[str, int]:
             [(c.code, c.decimals, c.custody_tolerance) for c in spec.CURRENCIES],
         )
         counts["currencies"] = len(spec.CURRENCIES)
-        _copy(cur, "exchange.users", "user_id, status, created_at", _users(ex))
-        counts["users"] = len(ex.user_status)
-        _copy(cur, "exchange.accounts", "user_id, currency, created_at", _accounts(ex))
-        counts["accounts"] = len(ex.account_key)
-        rebuilt = _indexes_rebuilt_after(cur, ("exchange.trades", "exchange.ledger_entries"))
-        rebuilt.__enter__()
-        _copy(
-            cur,
-            "exchange.trades",
-            "trade_id, executed_at, base, quote, price, qty, maker_user_id, taker_user_id,"
-            " taker_side, maker_fee, taker_fee, fee_currency",
-            _trades(ex),
+        copy(
+            "users",
+            len(ex.user_status),
+            "exchange.users",
+            "user_id, status, created_at",
+            _users(ex),
         )
-        counts["trades"] = len(ex.trade_us)
+        copy(
+            "accounts",
+            len(ex.account_key),
+            "exchange.accounts",
+            "user_id, currency, created_at",
+            _accounts(ex),
+        )
         ledger_cols = (
             "journal_id, user_id, account, currency, amount, reference_type, reference_id,"
             " reason, business_date, effective_at, created_by"
         )
-        _copy(cur, "exchange.ledger_entries", ledger_cols, _funding_legs(ex, opts.seed, dates))
-        _copy(cur, "exchange.ledger_entries", ledger_cols, _trade_legs(ex, opts.seed, dates))
-        counts["ledger_entries"] = 4 * len(ex.trade_us) + 2 * len(ex.funding_us)
-        rebuilt.__exit__(None, None, None)
-        _copy(cur, "exchange.mark_prices", "currency, price, as_of", _marks(ex))
-        counts["mark_prices"] = len(ex.mark_us)
-        _copy(
-            cur,
+        with _indexes_rebuilt_after(cur, ("exchange.trades", "exchange.ledger_entries")):
+            copy(
+                "trades",
+                len(ex.trade_us),
+                "exchange.trades",
+                "trade_id, executed_at, base, quote, price, qty, maker_user_id, taker_user_id,"
+                " taker_side, maker_fee, taker_fee, fee_currency",
+                _trades(ex),
+            )
+            copy(
+                "ledger_entries",
+                2 * len(ex.funding_us),
+                "exchange.ledger_entries",
+                ledger_cols,
+                _funding_legs(ex, opts.seed, dates),
+            )
+            copy(
+                "ledger_entries",
+                4 * len(ex.trade_us),
+                "exchange.ledger_entries",
+                ledger_cols,
+                _trade_legs(ex, opts.seed),
+                binary=True,
+            )
+        copy(
+            "mark_prices",
+            len(ex.mark_us),
+            "exchange.mark_prices",
+            "currency, price, as_of",
+            _marks(ex),
+        )
+        copy(
+            "staking_positions",
+            len(ex.position_units),
             "exchange.staking_positions",
             "position_id, user_id, amount, staked_at, unstaked_at",
             _positions(ex),
         )
-        counts["staking_positions"] = len(ex.position_units)
-        _copy(
-            cur,
+        copy(
+            "revenue_router",
+            len(dates),
             "exchange.revenue_router",
             "business_date, staking_share, status",
             ["".join(f"{d}\t{spec.STAKING_SHARE}\topen\n" for d in dates)],
         )
-        counts["revenue_router"] = len(dates)
         wallets = [
             f"{code}\t{code.lower()}\t{wallet_id}\n"
             for code, ws in ex.wallets.items()
             for wallet_id, _ in ws
         ]
-        _copy(cur, "exchange.custody_wallets", "currency, coin, wallet_id", ["".join(wallets)])
-        counts["custody_wallets"] = len(wallets)
+        copy(
+            "custody_wallets",
+            len(wallets),
+            "exchange.custody_wallets",
+            "currency, coin, wallet_id",
+            ["".join(wallets)],
+        )
 
         cur.execute(
             """insert into sim.generation
@@ -486,23 +591,31 @@ def load(conn, ex: Exchange, opts: Options) -> dict[str, int]:
             f"\t{int(ex.sequence[d])}\n"
             for d in ex.registry_days
         ]
-        _copy(cur, "sim.me_snapshots", "business_date, as_of, sequence", ["".join(snapshots)])
-        _copy(
-            cur,
+        copy(
+            "sim.me_snapshots",
+            len(snapshots),
+            "sim.me_snapshots",
+            "business_date, as_of, sequence",
+            ["".join(snapshots)],
+        )
+        copy(
+            "sim.me_registry",
+            len(ex.account_key) * len(ex.registry_days),
             "sim.me_registry",
             "business_date, user_id, currency, total, locked, available",
             _registry(ex, dates),
         )
-        counts["sim.me_registry"] = len(ex.account_key) * len(ex.registry_days)
-        _copy(
-            cur,
+        copy(
+            "sim.custody_wallet_balances",
+            len(ex.dates) * len(wallets),
             "sim.custody_wallet_balances",
             "business_date, currency, coin, wallet_id, wallet_no, balance_units",
             _wallet_rows(ex, opts, dates),
         )
         staked = onchain_units(ex, opts)
-        _copy(
-            cur,
+        copy(
+            "sim.onchain_staked",
+            len(dates),
             "sim.onchain_staked",
             "business_date, total_units",
             ["".join(f"{dates[d]}\t{u}\n" for d, u in enumerate(staked))],
