@@ -298,7 +298,7 @@ def test_stream_that_breaks_off_fails_and_writes_nothing(db, tmp_path, framing):
     thread.start()
     base = f"http://127.0.0.1:{listener.getsockname()[1]}"
     try:
-        with pytest.raises(ServiceError, match="registry stream from .* broke off after line 3"):
+        with pytest.raises(ServiceError, match="registry stream from .* broke off"):
             capture_registry(db, D, settings(base, tmp_path))
     finally:
         listener.close()
@@ -321,3 +321,51 @@ def test_rows_a_killed_capture_left_behind_are_dropped(db, upstream, tmp_path):
     state.registry[END] = ndjson(END, 1, ROWS)
     capture_registry(db, D, settings(base, tmp_path))
     assert staged(db) == 1  # the recent one may belong to a capture still running
+
+
+def test_blank_lines_crlf_and_escapes_are_plain_json(db, upstream, tmp_path):
+    state, base = upstream
+    header = json.dumps({"as_of": END, "sequence": 4})
+    lines = [
+        header,
+        "",
+        '{"user_id": 7, "currency": "\\u0042TC", "total": "1.5", "locked": "0.2", '
+        '"available": "1.3"}',
+        "   ",
+        json.dumps(ROWS[1]),
+        json.dumps(ROWS[2]),
+    ]
+    state.registry[END] = ("\r\n".join(lines) + "\r\n").encode()
+    summary = capture_registry(db, D, settings(base, tmp_path))
+    assert [r[:5] for r in balances(db)] == EXPECTED
+    assert summary["rows"] == 3
+
+
+def test_header_only_is_an_empty_registry(db, upstream, tmp_path):
+    state, base = upstream
+    state.registry[END] = ndjson(END, 9, [])
+    assert capture_registry(db, D, settings(base, tmp_path))["rows"] == 0
+    assert balances(db) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            b'{"user_id": true, "currency": "BTC", "total": "1", "locked": "0", "available": "1"}',
+            "registry line 4: user_id must be an integer, got True",
+        ),
+        (b"[1, 2]", "registry line 4: expected a JSON object"),
+        (
+            b'{"user_id": 8, "currency": "BTC", "total": "1", "locked": "0", "available": "\xff"}',
+            "registry line 4: not UTF-8 text",
+        ),
+    ],
+)
+def test_refused_line_after_good_ones_is_named(db, upstream, tmp_path, body, message):
+    state, base = upstream
+    state.registry[END] = ndjson(END, 1, ROWS[:2]) + body + b"\n"
+    with pytest.raises(InputError) as err:
+        capture_registry(db, D, settings(base, tmp_path))
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+    assert balances(db) == [] and staged(db) == 0

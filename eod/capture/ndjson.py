@@ -28,6 +28,8 @@ AMOUNT_FIELDS = ("total", "locked", "available")
 def _load(line_no: int, raw: bytes) -> Any:
     try:
         return json.loads(raw)
+    except UnicodeDecodeError:
+        raise InputError(f"registry line {line_no}: not UTF-8 text") from None
     except ValueError as exc:
         raise InputError(f"registry line {line_no}: malformed JSON ({exc.msg})") from None
 
@@ -67,7 +69,7 @@ def parse_row(line_no: int, raw: bytes) -> tuple[int, str, str, str, str]:
         if name not in row:
             raise InputError(f"registry line {line_no}: missing field {name!r}")
     user_id = row["user_id"]
-    if not isinstance(user_id, int) or isinstance(user_id, bool):
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or abs(user_id) >= 10**18:
         raise InputError(f"registry line {line_no}: user_id must be an integer, got {user_id!r}")
     currency = row["currency"]
     if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
