@@ -58,7 +58,7 @@ ranked as (
     select
         *,
         pool_units - sum(floor_units) over () as units_left,
-        row_number() over (order by remainder_units desc, user_id asc) as remainder_units_rank
+        row_number() over (order by remainder_units desc, user_id asc) as remainder_rank
     from floored
 )
 
@@ -66,8 +66,9 @@ select
     {{ business_date }} as business_date,
     user_id,
     stake_amount,
+    -- the dividend carries 18 decimals so that the quotient keeps every base unit
     (
-        (floor_units + case when remainder_units_rank <= units_left then 1 else 0 end)
+        (floor_units + case when remainder_rank <= units_left then 1 else 0 end)::numeric(78, 18)
         / power(10::numeric, decimals)
     )::numeric(38, 18) as payout_qtra
 from ranked
