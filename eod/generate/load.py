@@ -469,7 +469,7 @@ def _indexes_rebuilt_after(cur, tables: tuple[str, ...]) -> Iterator[None]:
     for name, _ in indexes:
         cur.execute(f"drop index {name}")
     yield  # on an error the transaction rolls back and the indexes were never gone
-    cur.execute("set local maintenance_work_mem = '256MB'")
+    cur.execute("set local maintenance_work_mem = '1GB'")
     for name, definition in indexes:
         started = time.perf_counter()
         cur.execute(definition)
