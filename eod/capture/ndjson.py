@@ -112,6 +112,40 @@ def iter_lines(stream, block: int = 1 << 16) -> Iterator[bytes]:
         yield pending
 
 
+_USER_ID_LIMIT = 10**18
+_is_amount = _AMOUNT.fullmatch
+_is_currency = _CURRENCY.fullmatch
+
+
+def _fast_row(line_no: int, raw: bytes) -> tuple[int, str, str, str, str]:
+    """parse_row for the common, valid line, in fewer steps; parse_row names any fault.
+
+    Millions of lines go through here, so the valid case is checked in one expression
+    and the messages are only built (by parse_row) for a line that fails it.
+    """
+    try:
+        row = json.loads(raw)
+        user_id, currency = row["user_id"], row["currency"]
+        total, locked, available = row["total"], row["locked"], row["available"]
+        valid = (
+            type(user_id) is int
+            and -_USER_ID_LIMIT < user_id < _USER_ID_LIMIT
+            and type(currency) is str
+            and type(total) is str
+            and type(locked) is str
+            and type(available) is str
+            and _is_currency(currency)
+            and _is_amount(total)
+            and _is_amount(locked)
+            and _is_amount(available)
+        )
+    except (ValueError, TypeError, KeyError):
+        valid = False
+    if not valid:
+        return parse_row(line_no, raw)
+    return user_id, currency, total, locked, available
+
+
 def numbered_lines(lines: Iterable[bytes], source: str) -> Iterator[tuple[int, bytes]]:
     """Non-blank lines with their line numbers; a read that breaks off is a ServiceError."""
     line_no = 0
@@ -148,7 +182,7 @@ class CopySource:
         parts: list[str] = []
         length = 0
         for line_no, raw in self._lines:
-            user_id, currency, total, locked, available = parse_row(line_no, raw)
+            user_id, currency, total, locked, available = _fast_row(line_no, raw)
             part = (
                 f"{self._prefix}{line_no}\t{user_id}\t{currency}\t{total}\t{locked}\t{available}\n"
             )
