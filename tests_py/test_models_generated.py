@@ -14,6 +14,7 @@ import psycopg2
 
 from eod.business_date import Cutover
 from eod.close import postings
+from eod.commands.bench import copy_simulated_captures
 from eod.generate import Options, generate
 from tests_py.test_models import build, checksums, rows
 
@@ -33,24 +34,10 @@ def generated(url: str, **faults) -> list[date]:
     )
     generate(url, opts)
     conn = psycopg2.connect(url)
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            """insert into eod.me_balances
-               select r.business_date, r.user_id, r.currency, r.total, r.locked, r.available,
-                      s.as_of, s.sequence
-               from sim.me_registry r join sim.me_snapshots s using (business_date)"""
-        )
-        cur.execute(
-            """insert into eod.custody_balances
-                   (business_date, currency, coin, wallet_id, balance_units)
-               select business_date, currency, coin, wallet_id, balance_units
-               from sim.custody_wallet_balances"""
-        )
-        cur.execute(
-            """insert into eod.onchain_staking (business_date, total_staked_units)
-               select business_date, total_units from sim.onchain_staked"""
-        )
-        cur.execute("insert into eod.por_key values (1, %s, %s)", (b"\x36" * 64, b"\x5c" * 64))
+    with conn:
+        copy_simulated_captures(conn)
+        with conn.cursor() as cur:
+            cur.execute("insert into eod.por_key values (1, %s, %s)", (b"\x36" * 64, b"\x5c" * 64))
     conn.close()
     return opts.dates
 

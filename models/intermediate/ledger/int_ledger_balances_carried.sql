@@ -4,6 +4,7 @@
         materialized='incremental',
         incremental_strategy='append',
         full_refresh=false,
+        indexes=[{'columns': ['business_date']}],
         pre_hook="{{ delete_business_dates() }}",
     )
 }}

@@ -1,0 +1,165 @@
+"""`eod bench models`: how the EOD models' build time grows with history.
+
+Generates an exchange (by default about 200k users and 500k trades a day over 30
+days) in a database of its own, closes every day in order with `dbt build` (each day
+needs the previous day's state), and prints the build time of day 1 and of the last
+day, their ratio, and the time of a hand-written SQL floor for the last day: the
+minimal aggregate queries over that day's trades and ledger (fees, volumes, ledger
+movements, engine against ledger). Targets: last/first at most 1.2; build at most
+twice the floor (the floor has none of dbt's fixed per-node overhead).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from datetime import date
+
+import psycopg2
+
+from eod.business_date import parse_date
+from eod.context import Context
+from eod.db import with_database
+from eod.errors import InputError
+
+# The day's minimal work, written by hand: one pass over D's trades and ledger entries.
+FLOOR_SQL = """
+create temporary table floor_fees as
+select user_id, fee_currency, sum(fee) as fees, count(*) as legs, sum(volume) as volume
+from (
+    select maker_user_id as user_id, fee_currency, maker_fee as fee, qty * price as volume
+    from exchange.trades where executed_at >= %(start)s and executed_at < %(end)s
+    union all
+    select taker_user_id, fee_currency, taker_fee, qty * price
+    from exchange.trades where executed_at >= %(start)s and executed_at < %(end)s
+) legs
+group by user_id, fee_currency;
+
+create temporary table floor_ledger as
+select user_id, currency, sum(amount) as movement
+from exchange.ledger_entries
+where business_date = %(day)s and account = 'user'
+group by user_id, currency;
+
+select count(*)
+from eod.me_balances me
+full outer join floor_ledger l using (user_id, currency)
+where me.business_date = %(day)s or me.business_date is null;
+"""
+
+
+def register(subparsers) -> None:
+    bench = subparsers.add_parser("bench", help="benchmarks that print figures")
+    which = bench.add_subparsers(dest="bench", required=True)
+    p = which.add_parser("models", help="EOD model build time: day 1 against the last day")
+    p.add_argument("--users", type=int, default=200_000)
+    p.add_argument("--trades-per-day", type=int, default=500_000)
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--start", default="2026-01-01", help="first business date (YYYY-MM-DD)")
+    p.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    p.set_defaults(handler=_bench_models)
+
+
+def copy_simulated_captures(conn) -> None:
+    """Land the simulators' registry, custody and chain figures as the close's captures."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """insert into eod.me_balances
+               select r.business_date, r.user_id, r.currency, r.total, r.locked, r.available,
+                      s.as_of, s.sequence
+               from sim.me_registry r join sim.me_snapshots s using (business_date)"""
+        )
+        cur.execute(
+            """insert into eod.custody_balances
+                   (business_date, currency, coin, wallet_id, balance_units)
+               select business_date, currency, coin, wallet_id, balance_units
+               from sim.custody_wallet_balances"""
+        )
+        cur.execute(
+            """insert into eod.onchain_staking (business_date, total_staked_units)
+               select business_date, total_units from sim.onchain_staked"""
+        )
+
+
+def _build(url: str, day: date, target: str) -> tuple[float, bool]:
+    from eod import dbt
+
+    args = ["build", "--vars", json.dumps({"business_date": day.isoformat()}), "--quiet"]
+    started = time.perf_counter()
+    ok = dbt.invoke([*args, "--target-path", target], url)
+    return time.perf_counter() - started, ok
+
+
+def _floor(url: str, day: date, cutover) -> float:
+    start, end = cutover.window(day)
+    conn = psycopg2.connect(url)
+    try:
+        started = time.perf_counter()
+        with conn, conn.cursor() as cur:
+            cur.execute(FLOOR_SQL, {"start": start, "end": end, "day": day})
+        return time.perf_counter() - started
+    finally:
+        conn.close()
+
+
+def _bench_models(args) -> int:
+    from eod.generate import Options, generate
+    from eod.migrations import migrate
+    from eod.por_key import store_por_key
+
+    if min(args.users, args.trades_per_day, args.days) < 1:
+        raise InputError("--users, --trades-per-day and --days must be at least 1")
+    ctx = Context()
+    server = ctx.database_url
+    name = f"eod_bench_{secrets.token_hex(4)}"
+    admin = psycopg2.connect(server)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'create database "{name}"')
+    url = with_database(server, name)
+    target = f"/tmp/{name}-target"
+    try:
+        migrate(url)
+        opts = Options(
+            seed=args.seed,
+            users=args.users,
+            days=args.days,
+            trades_per_day=args.trades_per_day,
+            start=parse_date(args.start, "--start"),
+            cutover=ctx.settings.cutover,
+            registry_days=args.days,
+        )
+        t0 = time.perf_counter()
+        generate(url, opts)
+        conn = psycopg2.connect(url)
+        with conn:
+            copy_simulated_captures(conn)
+            store_por_key(conn, secrets.token_hex(32))
+        conn.close()
+        print(
+            f"generated {args.users} users, {args.trades_per_day} trades/day, "
+            f"{args.days} days in {time.perf_counter() - t0:.1f}s"
+        )
+        times = []
+        for day in opts.dates:
+            seconds, ok = _build(url, day, target)
+            times.append(seconds)
+            print(f"  {day}  dbt build {seconds:7.2f}s  {'ok' if ok else 'breaks or errors'}")
+        first, last = times[0], times[-1]
+        floor = _floor(url, opts.dates[-1], ctx.settings.cutover)
+        print(f"day 1 build      {first:8.2f}s")
+        print(f"day {args.days} build     {last:8.2f}s")
+        print(f"ratio last/first {last / first:8.2f}   (target <= 1.2)")
+        print(f"SQL floor        {floor:8.2f}s")
+        print(f"build / floor    {last / floor:8.2f}   (target <= 2)")
+        return 0
+    finally:
+        if not args.keep:
+            with admin.cursor() as cur:
+                cur.execute(f'drop database if exists "{name}" with (force)')
+        admin.close()
+
+
+__all__ = ["copy_simulated_captures", "register"]
