@@ -424,3 +424,32 @@ def test_chunked_copy_loads_every_row(db_url, monkeypatch):
     assert query(db_url, content) == whole
     trades, funding = len(result.exchange.trade_us), len(result.exchange.funding_us)
     assert whole[0][0] == result.counts["ledger_entries"] == 4 * trades + 2 * funding
+
+
+def test_registry_days_keeps_only_the_last_days(eod_env, db_url):
+    run_eod(["generate", *SMALL, "--registry-days", "1"], eod_env)
+    assert query(db_url, "select distinct business_date from sim.me_registry") == [
+        (date(2026, 11, 3),)
+    ]
+    assert query(db_url, "select business_date from sim.me_snapshots") == [(date(2026, 11, 3),)]
+    # Custody and the chain are small: every day is kept.
+    assert query(
+        db_url, "select count(distinct business_date) from sim.custody_wallet_balances"
+    ) == [(3,)]
+    assert query(db_url, "select count(*) from sim.onchain_staked") == [(3,)]
+    proc = run_eod(
+        [
+            "generate",
+            *SMALL,
+            "--registry-days",
+            "1",
+            "--break-ledger",
+            "1",
+            "--fault-date",
+            "2026-11-01",
+            "--reset",
+        ],
+        eod_env,
+        check=False,
+    )
+    assert proc.returncode != 0 and "--registry-days" in proc.stderr
