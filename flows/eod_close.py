@@ -56,7 +56,7 @@ def close_one_date(resources: CloseResources, business_date: date, fencing_token
     for name, step in STEPS:
         try:
             detail = run_with_timeout(
-                lambda step=step: step(resources, ledger, name_of(step)),
+                lambda step=step, name=name: step(resources, ledger, name),
                 timeout_s=resources.settings.step_timeout_s,
                 database_url=resources.database_url,
                 business_date=business_date,
@@ -78,10 +78,6 @@ def close_one_date(resources: CloseResources, business_date: date, fencing_token
             logger.info("%s %s: %s", business_date, name, detail)
             ran[name] = detail
     return ran
-
-
-def name_of(step) -> str:
-    return step.__name__ if hasattr(step, "__name__") else step.name
 
 
 def _scheduled_date(resources: CloseResources) -> date:
