@@ -1,0 +1,250 @@
+"""`eod bench close`: the wall time of every step of a day's close, its peak memory, and a
+hand-written SQL floor for the same work, timed in the same run.
+
+A generated exchange (by default 1M users, about 3M accounts, 1M trades a day, 30
+days) is loaded into a database of its own. The days before the last two are taken as
+closed by a previous system: their fee journals are posted directly, as that system
+would have. The second-to-last day is closed first (untimed: it starts the chain and
+builds the carried state from all history); the last day is the measured, steady-state
+close, run in a child process whose peak memory is its own.
+
+Targets: the close within 2x the floor plus 30 s of fixed orchestration; peak memory
+of the flow process under 2 GiB; the proof-of-reserves trees within 60 s. The bench
+runs with the `00:00 UTC` cutover, which the prior fee journals assume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+
+import psycopg2
+
+from eod.config import PROJECT_DIR
+from eod.db import connect, with_database
+
+BENCH_CUTOVER = "00:00 UTC"
+
+PRIOR_FEE_JOURNALS = """
+insert into exchange.ledger_entries
+    (journal_id, user_id, account, currency, amount, reference_type, reference_id,
+     business_date, effective_at, created_by)
+select md5('fee_journal|' || d || '|' || user_id || '|' || currency)::uuid, leg_user, account,
+       currency, amount, 'fee_journal', d || ':' || user_id || ':' || currency,
+       d::date, (d::date + 1)::timestamptz, 'previous-close'
+from (
+    select to_char(f.business_date, 'YYYY-MM-DD') as d, f.user_id, f.currency, f.fees
+    from (
+        select business_date, user_id, fee_currency as currency, sum(fee) as fees
+        from (
+            select t.executed_at, t.maker_user_id as user_id, t.fee_currency, t.maker_fee as fee
+            from exchange.trades t where t.executed_at < %(until)s
+            union all
+            select t.executed_at, t.taker_user_id, t.fee_currency, t.taker_fee
+            from exchange.trades t where t.executed_at < %(until)s
+        ) legs
+        cross join lateral (select (legs.executed_at at time zone 'UTC')::date as business_date) b
+        group by 1, 2, 3
+        having sum(fee) <> 0
+    ) f
+) j
+cross join lateral (values
+    (j.user_id, 'user', j.currency, -j.fees),
+    (null::bigint, 'house:fee_revenue', j.currency, j.fees)
+) as legs(leg_user, account, currency_, amount)
+"""
+
+# The day's work written by hand, as one would with no framework: land the registry,
+# aggregate the day's fills, move the ledger balances, compare, sum custody, hash and
+# sort the proof-of-reserves leaves.
+FLOOR_STEPS = {
+    "capture": """create temp table f_registry as
+        select * from sim.me_registry where business_date = %(day)s""",
+    "fees_and_volumes": """create temp table f_fees as
+        select user_id, fee_currency, sum(fee) as fees, sum(volume) as volume, count(*) as n
+        from (select maker_user_id as user_id, fee_currency, maker_fee as fee,
+                     qty * price as volume
+              from exchange.trades where executed_at >= %(start)s and executed_at < %(end)s
+              union all
+              select taker_user_id, fee_currency, taker_fee, qty * price
+              from exchange.trades where executed_at >= %(start)s and executed_at < %(end)s) l
+        group by 1, 2""",
+    "ledger_movements": """create temp table f_ledger as
+        select user_id, currency, sum(amount) as movement from exchange.ledger_entries
+        where business_date = %(day)s and account = 'user' group by 1, 2""",
+    "recon": """select count(*) from f_registry r
+        full join f_ledger l using (user_id, currency)""",
+    "custody": """select currency, sum(balance_units) from eod.custody_balances
+        where business_date = %(day)s group by 1""",
+    "por_leaves": """select count(*) from (
+        select encode(sha256(convert_to('leaf|' || user_id || '|' || currency || '|' ||
+               trunc(greatest(total, 0) * 1e8)::text, 'UTF8')), 'hex') as h
+        from f_registry order by 1) s""",
+}
+
+
+def _timed_floor(url: str, day: date, cutover) -> dict[str, float]:
+    start, end = cutover.window(day)
+    params = {"day": day, "start": start, "end": end}
+    conn = connect(url)
+    times = {}
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("set local work_mem = '256MB'")
+            for name, query in FLOOR_STEPS.items():
+                t0 = time.perf_counter()
+                cur.execute(query, params)
+                times[name] = round(time.perf_counter() - t0, 2)
+    finally:
+        conn.close()
+    return times
+
+
+def _run_child(day: date, env: dict[str, str]) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        out = fh.name
+    subprocess.run(
+        [sys.executable, "-m", "eod.bench.child", day.isoformat(), out],
+        env=env,
+        cwd=PROJECT_DIR,
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
+    with open(out) as fh:
+        figures = json.load(fh)
+    os.unlink(out)
+    return figures
+
+
+def _step_times(url: str, day: date) -> list[tuple[str, float]]:
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                """select step_name,
+                          extract(epoch from finished_at - started_at)::numeric(12, 2)
+                   from eod.eod_runs where business_date = %s order by started_at""",
+                (day,),
+            )
+            return [(s, float(t)) for s, t in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def bench_close(
+    server_url: str,
+    settings,
+    *,
+    users: int,
+    days: int,
+    trades_per_day: int,
+    seed: int,
+    start: date,
+    keep: bool = False,
+) -> int:
+    from eod.generate import Options, generate
+    from eod.migrations import migrate
+    from eod.paging.simulator import PagerSimulator
+    from eod.simulators import start_simulators
+
+    from eod.business_date import Cutover
+
+    cutover = Cutover.parse(BENCH_CUTOVER)
+    name = f"eod_bench_close_{secrets.token_hex(4)}"
+    admin = connect(server_url, autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute(f'create database "{name}"')
+    url = with_database(server_url, name)
+    try:
+        migrate(url)
+        opts = Options(
+            seed=seed,
+            users=users,
+            days=days,
+            trades_per_day=trades_per_day,
+            start=start,
+            cutover=cutover,
+            registry_days=2,
+        )
+        t0 = time.perf_counter()
+        result = generate(url, opts)
+        print(
+            f"generated {users:,} users, {result.counts.get('accounts', 0):,} accounts, "
+            f"{trades_per_day:,} trades/day x {days} days in {time.perf_counter() - t0:.0f}s"
+        )
+        warm, last = opts.dates[-2], opts.dates[-1]
+        t0 = time.perf_counter()
+        with psycopg2.connect(url) as conn, conn.cursor() as cur:
+            cur.execute(PRIOR_FEE_JOURNALS, {"until": cutover.window(warm)[0]})
+        print(
+            f"posted the fee journals of the {days - 2} days closed before "
+            f"({time.perf_counter() - t0:.0f}s)"
+        )
+        sims = start_simulators(url)
+        pager = PagerSimulator().start()
+        env = dict(os.environ)
+        env.update(
+            EOD_DATABASE_URL=url,
+            EOD_ME_URL=sims.me_url,
+            EOD_CUSTODY_URL=sims.custody_url,
+            EOD_CUSTODY_TOKEN=sims.custody_token,
+            EOD_STAKING_RPC_URL=sims.rpc_url,
+            EOD_STAKING_POOL_ADDRESS=sims.pool_address,
+            EOD_PAGER_URL=pager.url,
+            EOD_PAGER_ROUTING_KEY="bench",
+            EOD_POR_SECRET=secrets.token_hex(32),
+            EOD_DBT_TARGET_PATH=f"/tmp/{name}-target",
+            PREFECT_LOGGING_LEVEL="WARNING",
+        )
+        try:
+            first = _run_child(warm, env)
+            print(
+                f"warm-up close of {warm} (starts the chain, builds from all history): "
+                f"{first['wall_s']}s, exit {first['exit_code']}"
+            )
+            measured = _run_child(last, env)
+        finally:
+            sims.stop()
+            pager.stop()
+        floor = _timed_floor(url, last, cutover)
+        steps = _step_times(url, last)
+        print(
+            f"\nclose of {last} (exit {measured['exit_code']}"
+            f"{', ' + measured['error'] if measured['error'] else ''})"
+        )
+        for step, seconds in steps:
+            print(f"  {step:<22} {seconds:9.2f}s")
+        in_steps = sum(s for _, s in steps)
+        floor_total = sum(floor.values())
+        print(f"  {'steps total':<22} {in_steps:9.2f}s")
+        print(
+            f"  {'process wall time':<22} {measured['wall_s']:9.2f}s "
+            f"(orchestration {measured['wall_s'] - in_steps:.2f}s)"
+        )
+        print(
+            f"  peak memory of the flow process {measured['peak_rss_mib']:,.0f} MiB (target < 2048)"
+        )
+        print("\nSQL floor, same day, same run")
+        for step, seconds in floor.items():
+            print(f"  {step:<22} {seconds:9.2f}s")
+        print(f"  {'floor total':<22} {floor_total:9.2f}s")
+        budget = 2 * floor_total + 30
+        print(
+            f"\nsteps / floor {in_steps / floor_total:.2f}; close {measured['wall_s']:.1f}s "
+            f"against the target 2 x floor + 30 s = {budget:.1f}s"
+        )
+        por = dict(steps).get("proof_of_reserves")
+        if por is not None:
+            print(f"proof-of-reserves trees (all currencies): {por:.1f}s (target < 60)")
+        return 0
+    finally:
+        if not keep:
+            with admin.cursor() as cur:
+                cur.execute(f'drop database if exists "{name}" with (force)')
+        admin.close()
