@@ -148,12 +148,11 @@ def bench_close(
     start: date,
     keep: bool = False,
 ) -> int:
+    from eod.business_date import Cutover
     from eod.generate import Options, generate
     from eod.migrations import migrate
     from eod.paging.simulator import PagerSimulator
     from eod.simulators import start_simulators
-
-    from eod.business_date import Cutover
 
     cutover = Cutover.parse(BENCH_CUTOVER)
     name = f"eod_bench_close_{secrets.token_hex(4)}"
