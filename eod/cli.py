@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # libraries that log at INFO on their own (Great Expectations, dbt adapters)
+        for noisy in ("great_expectations", "dbt", "pgserver"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         result = args.handler(args)
     except EodError as exc:

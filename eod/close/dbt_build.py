@@ -73,7 +73,9 @@ class BuildOutcome:
 def build_args(business_date: date, target_path: str | None = None) -> list[str]:
     # Unit tests check the models' logic, not the day's data: `make test` runs them,
     # the daily close does not.
+    # --quiet: dbt's own console output is replaced by the per-node callback's log
     args = [
+        "--quiet",
         "build",
         "--exclude-resource-type",
         "unit_test",
