@@ -1,4 +1,7 @@
-"""`eod bench models`: how the EOD models' build time grows with history.
+"""`eod bench close|models`: benchmarks that print their figures.
+
+`eod bench close` times a day's whole close (see eod.bench.close). `eod bench models`
+measures how the EOD models' build time grows with history:
 
 Generates an exchange (by default about 200k users and 500k trades a day over 30
 days) in a database of its own, closes every day in order with `dbt build` (each day
@@ -51,7 +54,25 @@ where me.business_date = %(day)s or me.business_date is null;
 
 def register(subparsers) -> None:
     bench = subparsers.add_parser("bench", help="benchmarks that print figures")
-    which = bench.add_subparsers(dest="bench", required=True)
+    which = bench.add_subparsers(dest="bench", metavar="{close,models,por}")
+    # plain `eod bench` is the close benchmark at its default scale
+    bench.set_defaults(
+        handler=_bench_close,
+        users=1_000_000,
+        trades_per_day=1_000_000,
+        days=30,
+        seed=1,
+        start="2026-01-01",
+        keep=False,
+    )
+    c = which.add_parser("close", help="a day's close: step times, peak memory, SQL floor")
+    c.add_argument("--users", type=int, default=1_000_000)
+    c.add_argument("--trades-per-day", type=int, default=1_000_000)
+    c.add_argument("--days", type=int, default=30)
+    c.add_argument("--seed", type=int, default=1)
+    c.add_argument("--start", default="2026-01-01", help="first business date (YYYY-MM-DD)")
+    c.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    c.set_defaults(handler=_bench_close)
     p = which.add_parser("models", help="EOD model build time: day 1 against the last day")
     p.add_argument("--users", type=int, default=200_000)
     p.add_argument("--trades-per-day", type=int, default=500_000)
@@ -60,6 +81,22 @@ def register(subparsers) -> None:
     p.add_argument("--start", default="2026-01-01", help="first business date (YYYY-MM-DD)")
     p.add_argument("--keep", action="store_true", help="keep the benchmark database")
     p.set_defaults(handler=_bench_models)
+
+
+def _bench_close(args) -> int:
+    from eod.bench.close import bench_close
+
+    if min(args.users, args.trades_per_day) < 1 or args.days < 2:
+        raise InputError("--users and --trades-per-day must be at least 1, --days at least 2")
+    return bench_close(
+        Context().database_url,
+        users=args.users,
+        days=args.days,
+        trades_per_day=args.trades_per_day,
+        seed=args.seed,
+        start=parse_date(args.start, "--start"),
+        keep=args.keep,
+    )
 
 
 def copy_simulated_captures(conn) -> None:
