@@ -54,7 +54,7 @@ where me.business_date = %(day)s or me.business_date is null;
 
 def register(subparsers) -> None:
     bench = subparsers.add_parser("bench", help="benchmarks that print figures")
-    which = bench.add_subparsers(dest="bench", metavar="{close,models,por}")
+    which = bench.add_subparsers(dest="bench", metavar="{close,models}")
     # plain `eod bench` is the close benchmark at its default scale
     bench.set_defaults(
         handler=_bench_close,
