@@ -214,3 +214,22 @@ def test_staking_5xx_is_retried(db, upstream, tmp_path):
     state.status_queue = [503]
     capture_staking(db, D, settings(base, tmp_path))
     assert staking_rows(db) == [(D, 16)]
+
+
+def test_custody_timeout_is_retried_then_fails_in_one_line(db, tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setattr(capture_http, "TIMEOUT_S", 0.3)
+    silent = socket.socket()  # accepts connections (backlog) and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        base = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(ServiceError) as err:
+            capture_custody(db, D, settings(base, tmp_path))
+    finally:
+        silent.close()
+    message = str(err.value)
+    assert message.startswith("custody failed after 3 tries for ") and "timed out" in message
+    assert "\n" not in message and "s3cret-token" not in message
+    assert custody_rows(db) == []

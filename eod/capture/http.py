@@ -33,12 +33,13 @@ def open_url(
     *,
     headers: Mapping[str, str] | None = None,
     data: bytes | None = None,
-    timeout: float = TIMEOUT_S,
+    timeout: float | None = None,
 ):
     """An open response (a file-like to read or stream), or a one-line ServiceError.
 
     `what` names the system in messages ("matching engine", "custody"...).
     """
+    timeout = TIMEOUT_S if timeout is None else timeout
     last = ""
     for attempt in range(ATTEMPTS):
         if attempt:
