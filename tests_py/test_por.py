@@ -325,3 +325,10 @@ def test_bench_tree_builds_the_tree_of_its_synthetic_leaves(db_url):
         (hashlib.sha256(i.to_bytes(8, "big")).hexdigest(), i % 100000000) for i in range(1, 38)
     )
     assert (figures["root_hash"], figures["root_sum"]) == naive_tree(leaves)[-1][0]
+
+
+def test_build_without_snapshots_says_so(db_url):
+    from eod.errors import EodError
+
+    with pytest.raises(EodError, match="marts.user_balance_snapshots does not exist"):
+        build_proof_of_reserves(db_url, D)

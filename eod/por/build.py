@@ -50,6 +50,15 @@ def _leaves(conn, business_date: date, currency: str) -> Iterator[tuple[str, int
     return stream_leaves(conn, _LEAVES, (business_date, currency))
 
 
+def _require_snapshots(conn) -> None:
+    with conn.cursor() as cur:
+        cur.execute("select to_regclass('marts.user_balance_snapshots') is not null")
+        if not cur.fetchone()[0]:
+            raise EodError(
+                "marts.user_balance_snapshots does not exist: build the marts (dbt) first"
+            )
+
+
 def tree_of(conn, business_date: date, currency: str, target_user: int | None = None):
     """(root, builder) of (D, currency); builder.path is the target's path when given."""
     builder = TreeBuilder()
@@ -71,6 +80,7 @@ def build_proof_of_reserves(database_url: str, business_date: date) -> dict[str,
     conn = connect(database_url)
     try:
         with conn:
+            _require_snapshots(conn)
             with conn.cursor() as cur:
                 # The sort of a large currency's leaves should stay in memory.
                 cur.execute("set local work_mem = '256MB'")
@@ -142,6 +152,7 @@ def prove(
     conn = connect(database_url)
     try:
         with conn:
+            _require_snapshots(conn)
             published = published_root(conn, business_date, currency)
             if published is None:
                 raise InputError(
