@@ -181,3 +181,29 @@ def test_bad_event_is_not_retried(pager):
     with pytest.raises(ValueError):
         page(settings(pager.url), "k", "s", severity="fatal")
     assert pager.events == [] and pager.rejected == []
+
+
+def test_enqueue_alert_writes_the_page_as_an_outbox_event(db_url):
+    import psycopg2
+
+    from eod.paging import enqueue_alert
+
+    rows = [{"currency": "BTC", "difference": "0.5"}]
+    conn = psycopg2.connect(db_url)
+    with conn, conn.cursor() as cur:
+        event_id = enqueue_alert(cur, D, "custody", 1, rows)
+    with conn, conn.cursor() as cur:
+        cur.execute("select event_id, subject, payload from eod.outbox")
+        [(stored_id, subject, payload)] = cur.fetchall()
+    conn.close()
+    assert (str(stored_id), subject) == (str(event_id), "eod.alert")
+    assert payload == {
+        "business_date": "2026-03-14",
+        "check": "custody",
+        "breaks": 1,
+        "first": rows,
+        "severity": "critical",
+        "dedup_key": "eod/2026-03-14/custody",
+        "summary": "EOD 2026-03-14 custody: 1 break; first: currency=BTC difference=0.5",
+        "event_id": str(event_id),
+    }

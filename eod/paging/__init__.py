@@ -3,8 +3,10 @@
 `page()` posts one event; `page_breaks()` and `page_step_failure()` are what the close
 calls. Dedup keys come from (business date, check) only, so a check that keeps failing
 on re-runs of the same date updates one incident instead of opening new ones.
+`enqueue_alert()` writes the matching `eod.alert` event through the outbox.
 """
 
+from eod.paging.alerts import alert_payload, enqueue_alert
 from eod.paging.events import (
     PAGE_SAMPLE,
     dedup_key,
@@ -16,6 +18,8 @@ from eod.paging.events import (
 
 __all__ = [
     "PAGE_SAMPLE",
+    "alert_payload",
+    "enqueue_alert",
     "dedup_key",
     "format_breaks",
     "page",
