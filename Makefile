@@ -36,9 +36,7 @@ test: setup
 	$(BIN)/pytest -q
 
 lint: setup
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/eod lint-sql
+	$(BIN)/eod lint
 
 bench: setup
 	$(BIN)/eod bench
