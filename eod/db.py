@@ -12,7 +12,6 @@ import psycopg2.extensions
 
 from eod.errors import ServiceError
 
-
 # The application_name of new connections. The close sets it per step so that the
 # step watchdog can find (and cancel) every query a timed-out step left running.
 _application_name = "eod"
