@@ -64,3 +64,76 @@ def test_bad_date_is_invalid_argument(admin):
             metadata=(("authorization", f"Bearer {TOKEN}"),),
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+AUTH = (("authorization", f"Bearer {TOKEN}"),)
+
+
+def _user(db_url, user_id=7, status="active"):
+    with psycopg2.connect(db_url) as conn, conn.cursor() as cur:
+        cur.execute("insert into exchange.currencies values ('BTC', 8, 0) on conflict do nothing")
+        cur.execute(
+            "insert into exchange.users (user_id, status) values (%s, %s)", (user_id, status)
+        )
+        cur.execute(
+            "insert into exchange.accounts (user_id, currency) values (%s, 'BTC')", (user_id,)
+        )
+
+
+def test_transition_account_goes_through_the_state_machine(admin, db_url):
+    _user(db_url)
+    reply = admin.TransitionAccount(
+        pb2.TransitionAccountRequest(
+            user_id=7, to_state="suspended", actor="alice", reason="dispute 42"
+        ),
+        metadata=AUTH,
+    )
+    assert (reply.from_state, reply.to_state) == ("active", "suspended")
+    with psycopg2.connect(db_url) as conn, conn.cursor() as cur:
+        cur.execute("select status::text from exchange.users where user_id = 7")
+        assert cur.fetchone() == ("suspended",)
+        cur.execute("select transition_id, actor, reason from exchange.account_state_transitions")
+        assert cur.fetchall() == [(reply.transition_id, "alice", "dispute 42")]
+    # suspended -> pending_kyc is not an allowed transition
+    with pytest.raises(grpc.RpcError) as err:
+        admin.TransitionAccount(
+            pb2.TransitionAccountRequest(
+                user_id=7, to_state="pending_kyc", actor="alice", reason="not an allowed transition"
+            ),
+            metadata=AUTH,
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_adjust_balance_is_idempotent_per_key(admin, db_url):
+    _user(db_url)
+    request = pb2.AdjustBalanceRequest(
+        user_id=7,
+        currency="BTC",
+        amount="0.5",
+        reason="goodwill credit",
+        idempotency_key="k-1",
+        actor="alice",
+    )
+    first = admin.AdjustBalance(request, metadata=AUTH)
+    again = admin.AdjustBalance(request, metadata=AUTH)
+    assert first.created and not again.created and first.journal_id == again.journal_id
+    with psycopg2.connect(db_url) as conn, conn.cursor() as cur:
+        cur.execute("select account, amount from exchange.ledger_entries order by account")
+        assert [(a, str(x)) for a, x in cur.fetchall()] == [
+            ("house:adjustments", "-0.500000000000000000"),
+            ("user", "0.500000000000000000"),
+        ]
+    with pytest.raises(grpc.RpcError) as err:
+        admin.AdjustBalance(
+            pb2.AdjustBalanceRequest(
+                user_id=7,
+                currency="BTC",
+                amount="0.000000001",
+                reason="too precise",
+                idempotency_key="k-2",
+                actor="alice",
+            ),
+            metadata=AUTH,
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
