@@ -114,11 +114,6 @@ def test_custody_matches_what_the_simulator_stores(exchange):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the custody simulator's balance SQL multiplies by 10 ^ decimals, a double, so"
-    " balances above 2^53 base units (ETH, QTRA) lose their last digits",
-)
 def test_custody_large_balances_are_exact(exchange):
     db_url, _, settings, dates = exchange
     last = dates[-1]

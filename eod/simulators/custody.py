@@ -19,7 +19,7 @@ select
     w.currency,
     w.wallet_no,
     (w.balance_units + case when w.wallet_no = 1 then coalesce((
-        select sum(e.amount) * 10 ^ c.decimals
+        select sum(e.amount) * power(10::numeric, c.decimals)
         from exchange.ledger_entries as e
         where e.account = 'user'
           and e.currency = w.currency
