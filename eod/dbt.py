@@ -40,3 +40,35 @@ def invoke(args: list[str], database_url: str) -> bool:
     finally:
         os.chdir(cwd)
     return bool(result.success)
+
+
+# dbt re-parses the whole project whenever --vars change, and every business date is a
+# new value: a close (or a catch-up over many dates) parses once per process instead,
+# and hands the parsed manifest to each invocation. Models read var('business_date')
+# when they are compiled, which happens per invocation with that invocation's vars.
+_PARSE_VARS = '{"business_date": "1970-01-01"}'
+_manifests: dict[tuple, object] = {}
+
+
+def parsed_runner(database_url: str, target_path: str, callbacks=None):
+    """A dbtRunner with this project's manifest parsed once per (database, target path)."""
+    from dbt.cli.main import dbtRunner
+
+    env = prepare_env(database_url)
+    os.environ.update(env)
+    key = (env["PGHOST"], env["PGPORT"], env["PGDATABASE"], env["PGUSER"], target_path)
+    if key not in _manifests:
+        cwd = os.getcwd()
+        os.chdir(PROJECT_DIR)
+        try:
+            parsed = dbtRunner().invoke(
+                ["--quiet", "parse", "--vars", _PARSE_VARS, "--target-path", target_path]
+            )
+        finally:
+            os.chdir(cwd)
+        if not parsed.success:
+            from eod.errors import EodError
+
+            raise EodError(f"dbt could not parse the project: {parsed.exception}")
+        _manifests[key] = parsed.result
+    return dbtRunner(manifest=_manifests[key], callbacks=callbacks or [])

@@ -151,16 +151,84 @@ def test_close_clean_day_then_broken_day(db_url, nats_url, monkeypatch, tmp_path
         assert len(x.pager.events) == 3
 
 
-def test_bad_capture_fails_the_close_and_posts_nothing(db_url, nats_url, monkeypatch, tmp_path):
+def _nothing_posted(x):
+    assert x.scalar("select count(*) from exchange.ledger_entries where created_by = 'eod'") == 0
+    assert x.scalar("select count(*) from eod.me_balances") == 0
+
+
+def test_bad_captures_fail_the_close_until_fixed(db_url, nats_url, monkeypatch, tmp_path):
+    """Each bad input fails the close in one line, pages, and writes nothing; once the
+    source is fixed the failed step re-runs and the close completes."""
     with running_exchange(db_url, nats_url, monkeypatch, tmp_path, days=1) as x:
-        x.sims.me_fault = "negative"
-        with pytest.raises(EodError, match="capture_registry"):
-            run_close(x.dates[0])
+        day = x.dates[0]
+        engine_faults = {
+            "malformed": "line",
+            "negative": "non_negative",
+            "duplicate": "unique_user_currency",
+            "unknown-currency": "known_currency",
+        }
+        for fault, says in engine_faults.items():
+            x.sims.me_fault = fault
+            with pytest.raises(EodError, match="capture_registry") as failed:
+                run_close(day)
+            message = str(failed.value)
+            assert "\n" not in message and says in message, (fault, message)
+            _nothing_posted(x)
+        x.sims.me_fault = None
+
+        monkeypatch.setenv("EOD_CUSTODY_TOKEN", "not-the-token")
+        with pytest.raises(EodError, match="capture_custody.*401"):
+            run_close(day)
+        monkeypatch.setenv("EOD_CUSTODY_TOKEN", x.sims.custody_token)
+        x.sims.custody_fail = True
+        with pytest.raises(EodError, match="capture_custody.*500"):
+            run_close(day)
         assert (
             x.scalar("select count(*) from exchange.ledger_entries where created_by = 'eod'") == 0
         )
-        assert x.scalar("select count(*) from eod.me_balances") == 0
+        assert x.scalar("select count(*) from eod.custody_balances") == 0
+        x.sims.custody_fail = False
+
+        pages = {e["dedup_key"] for e in x.pager.events}
+        assert any("step:capture_registry" in k for k in pages)
+        assert any("step:capture_custody" in k for k in pages)
+        assert run_close(day) == 0
         assert x.fetch(
-            "select step_name, status from eod.eod_runs where status <> 'succeeded'"
-        ) == [("capture_registry", "failed")]
-        assert any("step:capture_registry" in e["dedup_key"] for e in x.pager.events)
+            "select step_name, attempts from eod.eod_runs where step_name like 'capture_%%' "
+            "order by 1"
+        ) == [("capture_custody", 3), ("capture_registry", 5), ("capture_staking", 1)]
+
+
+def test_crash_between_posting_and_recording_reposts_nothing(
+    db_url, nats_url, monkeypatch, tmp_path
+):
+    """The fee journal and its step record commit together: a close that dies before the
+    record commits leaves no posting behind, and the re-run posts the journal once."""
+    from eod.close import steps
+
+    with running_exchange(db_url, nats_url, monkeypatch, tmp_path, days=1) as x:
+        day = x.dates[0]
+        real_succeed = steps.StepLedger.succeed
+
+        def dies_after_posting(self, cur, step, detail):
+            if step == "post_fee_journal":
+                cur.execute(
+                    "select count(*) from exchange.ledger_entries"
+                    " where reference_type = 'fee_journal'"
+                )
+                assert cur.fetchone()[0] > 0  # the legs are written in this transaction
+                raise RuntimeError("killed between posting and recording")
+            return real_succeed(self, cur, step, detail)
+
+        monkeypatch.setattr(steps.StepLedger, "succeed", dies_after_posting)
+        with pytest.raises(EodError, match="post_fee_journal"):
+            run_close(day)
+        assert (
+            x.scalar(
+                "select count(*) from exchange.ledger_entries where reference_type = 'fee_journal'"
+            )
+            == 0
+        )
+        monkeypatch.setattr(steps.StepLedger, "succeed", real_succeed)
+        assert run_close(day) == 0
+        _assert_fee_journal_posted(x, day)

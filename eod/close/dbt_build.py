@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from eod.config import PROJECT_DIR
-from eod.dbt import prepare_env
+from eod.dbt import parsed_runner
 from eod.errors import EodError
 
 log = logging.getLogger(__name__)
@@ -115,15 +115,13 @@ def run_build(database_url: str, business_date: date) -> BuildOutcome:
     dbt runs in this process through its programmatic runner; a callback logs every
     node's outcome to the flow run's log as it finishes.
     """
-    from dbt.cli.main import dbtRunner
-
-    os.environ.update(prepare_env(database_url))
     target = str(Path(os.environ.get("EOD_DBT_TARGET_PATH", PROJECT_DIR / "target")))
+    runner = parsed_runner(database_url, target, callbacks=[_node_logger(_logger())])
     args = build_args(business_date, target)
     cwd = os.getcwd()
     os.chdir(PROJECT_DIR)
     try:
-        result = dbtRunner(callbacks=[_node_logger(_logger())]).invoke(args)
+        result = runner.invoke(args)
     finally:
         os.chdir(cwd)
     outcome = _outcome(result)
