@@ -56,10 +56,8 @@ create index if not exists ledger_entries_business_date_idx
     on exchange.ledger_entries (business_date);
 create index if not exists ledger_entries_user_idx
     on exchange.ledger_entries (user_id, currency) where user_id is not null;
-create index if not exists ledger_entries_journal_idx
-    on exchange.ledger_entries (journal_id);
-create index if not exists ledger_entries_reference_idx
-    on exchange.ledger_entries (reference_type, reference_id);
+-- Only the indexes the close and the account checks read: the day's movements and a
+-- user's balances. Every extra index costs the platform on each of its inserts.
 
 create table if not exists exchange.trades (
     trade_id bigint primary key,
