@@ -139,7 +139,6 @@ def _step_times(url: str, day: date) -> list[tuple[str, float]]:
 
 def bench_close(
     server_url: str,
-    settings,
     *,
     users: int,
     days: int,
