@@ -33,9 +33,10 @@ def store_por_key(conn, secret: str | None) -> None:
         raise ConfigError("EOD_POR_SECRET is empty: the proof of reserves needs a key")
     inner, outer = hmac_pads(secret)
     with conn.cursor() as cur:
+        # delete + insert rather than an upsert: the close's role may write the key
+        # but not read it, and ON CONFLICT DO UPDATE would need to read it
+        cur.execute("delete from eod.por_key")
         cur.execute(
-            """insert into eod.por_key (key_id, inner_pad, outer_pad) values (1, %s, %s)
-               on conflict (key_id) do update
-               set inner_pad = excluded.inner_pad, outer_pad = excluded.outer_pad""",
+            "insert into eod.por_key (key_id, inner_pad, outer_pad) values (1, %s, %s)",
             (psycopg2.Binary(inner), psycopg2.Binary(outer)),
         )
