@@ -92,18 +92,15 @@ def run_demo(opts: DemoOptions = DemoOptions()) -> int:
         f"entries; fault: {opts.break_ledger} users' engine totals drift on {dates[-1]}"
     )
 
-    por_secret = os.environ.get("EOD_POR_SECRET") or secrets.token_hex(32)
+    given_secret = os.environ.get("EOD_POR_SECRET")
+    por_secret = given_secret or secrets.token_hex(32)
     with contextlib.ExitStack() as stack:
         sims = start_simulators(url, nats_url=nats_url)
         stack.callback(sims.stop)
         pager = PagerSimulator().start()
         stack.callback(pager.stop)
         os.environ.update(
-            EOD_ME_URL=sims.me_url,
-            EOD_CUSTODY_URL=sims.custody_url,
-            EOD_CUSTODY_TOKEN=sims.custody_token,
-            EOD_STAKING_RPC_URL=sims.rpc_url,
-            EOD_STAKING_POOL_ADDRESS=sims.pool_address,
+            sims.environment(),
             EOD_PAGER_URL=pager.url,
             EOD_PAGER_ROUTING_KEY="demo-routing-key",
             EOD_POR_SECRET=por_secret,
@@ -112,7 +109,7 @@ def run_demo(opts: DemoOptions = DemoOptions()) -> int:
             f"simulators: engine {sims.me_url}, custody {sims.custody_url}, "
             f"chain {sims.rpc_url}, pager {pager.url}"
         )
-        if "EOD_POR_SECRET" not in os.environ or os.environ["EOD_POR_SECRET"] == por_secret:
+        if not given_secret:
             print(f"proof-of-reserves key (generated for this demo): {por_secret}")
 
         _section(f"close {dates[0]} .. {dates[-1]} through Prefect")

@@ -49,13 +49,9 @@ def running_exchange(db_url, nats_url, monkeypatch, tmp_path, *, days=2, **fault
     sims = start_simulators(db_url, nats_url=nats_url)
     pager = PagerSimulator().start()
     env = {
+        **sims.environment(),
         "EOD_DATABASE_URL": db_url,
         "NATS_URL": nats_url,
-        "EOD_ME_URL": sims.me_url,
-        "EOD_CUSTODY_URL": sims.custody_url,
-        "EOD_CUSTODY_TOKEN": sims.custody_token,
-        "EOD_STAKING_RPC_URL": sims.rpc_url,
-        "EOD_STAKING_POOL_ADDRESS": sims.pool_address,
         "EOD_PAGER_URL": pager.url,
         "EOD_PAGER_ROUTING_KEY": "test-routing-key",
         "EOD_POR_SECRET": POR_SECRET,

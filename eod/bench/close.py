@@ -188,17 +188,14 @@ def bench_close(
         pager = PagerSimulator().start()
         env = dict(os.environ)
         env.update(
+            sims.environment(),
             EOD_DATABASE_URL=url,
-            EOD_ME_URL=sims.me_url,
-            EOD_CUSTODY_URL=sims.custody_url,
-            EOD_CUSTODY_TOKEN=sims.custody_token,
-            EOD_STAKING_RPC_URL=sims.rpc_url,
-            EOD_STAKING_POOL_ADDRESS=sims.pool_address,
             EOD_PAGER_URL=pager.url,
             EOD_PAGER_ROUTING_KEY="bench",
             EOD_POR_SECRET=secrets.token_hex(32),
             EOD_DBT_TARGET_PATH=f"/tmp/{name}-target",
             PREFECT_LOGGING_LEVEL="WARNING",
+            EOD_CUTOVER=BENCH_CUTOVER,
         )
         try:
             first = _run_child(warm, env)

@@ -37,6 +37,16 @@ class SimulatorHandle:
     _servers: list[SimServer] = field(default_factory=list, repr=False)
     _listener: AccountEventListener | None = field(default=None, repr=False)
 
+    def environment(self) -> dict[str, str]:
+        """The close's EOD_* variables pointing at these simulators."""
+        return {
+            "EOD_ME_URL": self.me_url,
+            "EOD_CUSTODY_URL": self.custody_url,
+            "EOD_CUSTODY_TOKEN": self.custody_token,
+            "EOD_STAKING_RPC_URL": self.rpc_url,
+            "EOD_STAKING_POOL_ADDRESS": self.pool_address,
+        }
+
     @property
     def me_fault(self) -> str | None:
         return self.state.me_fault
