@@ -232,3 +232,39 @@ def test_crash_between_posting_and_recording_reposts_nothing(
         monkeypatch.setattr(steps.StepLedger, "succeed", real_succeed)
         assert run_close(day) == 0
         _assert_fee_journal_posted(x, day)
+
+
+def test_a_step_over_its_time_limit_stops_the_close(db_url, nats_url, monkeypatch, tmp_path):
+    """A blocking step is stopped from outside: failed with reason `timeout`, its query
+    cancelled, on-call paged, and no later step runs."""
+    import flows.eod_close as close_flow
+    from eod.db import connect
+
+    def stuck_capture(res, ledger, name):
+        ledger.start(name)
+        conn = connect(res.database_url)
+        with conn.cursor() as cur:
+            cur.execute("select pg_sleep(120)")
+
+    steps = tuple(
+        (name, stuck_capture if name == "capture_registry" else step)
+        for name, step in close_flow.STEPS
+    )
+    with running_exchange(db_url, nats_url, monkeypatch, tmp_path, days=1) as x:
+        monkeypatch.setattr(close_flow, "STEPS", steps)
+        monkeypatch.setenv("EOD_STEP_TIMEOUT_S", "3")
+        with pytest.raises(EodError, match="timeout"):
+            run_close(x.dates[0])
+        assert x.fetch(
+            "select step_name, status, detail->>'reason' from eod.eod_runs order by started_at"
+        ) == [("capture_registry", "failed", "timeout")]
+        assert (
+            x.scalar(
+                "select count(*) from pg_stat_activity where query like 'select pg_sleep(120)%%'"
+                " and pid <> pg_backend_pid()"
+            )
+            == 0
+        )
+        assert [e["dedup_key"] for e in x.pager.events] == [
+            f"eod/{x.dates[0]}/step:capture_registry"
+        ]
