@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]' 2>&1 \
 	  | { grep -v '^WARNING: Location' || true; }
 	test -f profiles.yml || cp profiles.example.yml profiles.yml
+	mkdir -p $(PREFECT_HOME)
 	touch $(STAMP)
 
 demo: setup

@@ -13,6 +13,7 @@ import logging
 import os
 import pkgutil
 import sys
+from pathlib import Path
 
 import eod.commands
 from eod.errors import EodError
@@ -33,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    if os.environ.get("PREFECT_HOME"):
+        # Prefect's local server keeps its SQLite database there and will not create it
+        Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -29,6 +29,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 os.environ.setdefault("PREFECT_HOME", str(PROJECT_DIR / ".state" / "prefect"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect won't create it
 RUN_ID = uuid.uuid4().hex[:8]
 
 
