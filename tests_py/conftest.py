@@ -2,7 +2,8 @@
 
 The machine's services are used when they answer (EOD_DATABASE_URL / NATS_URL, or
 Postgres on 127.0.0.1:5432 and NATS on 127.0.0.1:4222); otherwise the embedded
-ones start, so the suite also passes on a laptop with neither. Each test that asks
+ones start, so the suite also passes on a laptop with neither. EOD_TEST_SERVICES=embedded
+uses the embedded ones even where the machine has its own (to check that path). Each test that asks
 for `db_url` gets a database of its own, cloned from a migrated template.
 """
 
@@ -33,6 +34,10 @@ Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect w
 RUN_ID = uuid.uuid4().hex[:8]
 
 
+def _force_embedded() -> bool:
+    return os.environ.get("EOD_TEST_SERVICES") == "embedded"
+
+
 def _pg_reachable(url: str) -> bool:
     try:
         psycopg2.connect(url, connect_timeout=3).close()
@@ -50,6 +55,8 @@ def _port_open(host: str, port: int) -> bool:
 @pytest.fixture(scope="session")
 def pg_server_url(tmp_path_factory) -> str:
     """A URL of a Postgres server (its maintenance database) the tests may create databases on."""
+    if _force_embedded():
+        return embedded.start_postgres(tmp_path_factory.mktemp("embedded-pg"))
     for url in (
         os.environ.get("EOD_DATABASE_URL"),
         "postgresql://postgres@127.0.0.1:5432/postgres",
@@ -112,6 +119,8 @@ def empty_db_url(pg_server_url) -> str:
 
 @pytest.fixture(scope="session")
 def nats_url(tmp_path_factory) -> str:
+    if _force_embedded():
+        return embedded.start_nats(tmp_path_factory.mktemp("embedded-nats"))
     url = os.environ.get("NATS_URL")
     if url:
         return url

@@ -137,3 +137,10 @@ def test_adjust_balance_is_idempotent_per_key(admin, db_url):
             metadata=AUTH,
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_run_eod_refuses_a_malformed_date(admin):
+    with pytest.raises(grpc.RpcError) as err:
+        admin.RunEOD(pb2.RunEODRequest(business_date="2026-13-01"), metadata=AUTH)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "YYYY-MM-DD" in err.value.details()
