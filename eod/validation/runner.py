@@ -87,6 +87,8 @@ def _context():
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    # that module pins its own logger to INFO and announces every ephemeral context
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     # Progress bars would write to the close's log for every expectation.
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
