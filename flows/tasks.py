@@ -24,11 +24,19 @@ from flows.resources import CloseResources
 _task = task(cache_policy=NO_CACHE, persist_result=False)
 
 
-def _run_then_record(ledger: StepLedger, name: str, work: Callable[[], dict]) -> dict | None:
+def _run_then_record(
+    ledger: StepLedger,
+    name: str,
+    work: Callable[[], dict],
+    announce: Callable[[Any, dict], None] | None = None,
+) -> dict | None:
+    """Run `work`, then record success (and any announcement) in one transaction."""
     if not ledger.start(name):
         return None
     detail = work() or {}
     with transaction(ledger.database_url) as conn, conn.cursor() as cur:
+        if announce:
+            announce(cur, detail)
         ledger.succeed(cur, name, detail)
     return detail
 
@@ -37,9 +45,25 @@ def _run_then_record(ledger: StepLedger, name: str, work: Callable[[], dict]) ->
 def capture_registry(res: CloseResources, ledger: StepLedger, name: str) -> dict | None:
     """Stream the matching engine's registry at the end of D into eod.me_balances."""
     from eod.capture import capture_registry as capture
+    from eod.outbox import enqueue
+
+    def snapshot_completed(cur, detail: dict) -> None:
+        enqueue(
+            cur,
+            "eod.snapshot.completed",
+            {
+                "business_date": ledger.business_date.isoformat(),
+                "as_of": detail.get("as_of"),
+                "sequence": detail.get("sequence"),
+                "rows": detail.get("rows"),
+            },
+        )
 
     return _run_then_record(
-        ledger, name, lambda: capture(res.database_url, ledger.business_date, res.settings)
+        ledger,
+        name,
+        lambda: capture(res.database_url, ledger.business_date, res.settings),
+        snapshot_completed,
     )
 
 

@@ -150,6 +150,19 @@ def test_close_clean_day_then_broken_day(db_url, nats_url, monkeypatch, tmp_path
         assert x.fetch("select step_name, attempts from eod.eod_runs order by 1, 2") == attempts
         assert len(x.pager.events) == 3
 
+        # every event went through the outbox and was relayed to JetStream
+        subjects = dict(x.fetch("select subject, count(*) from eod.outbox group by 1"))
+        for per_day in (
+            "eod.snapshot.completed",
+            "eod.close.completed",
+            "eod.dbt_build.started",
+            "eod.dbt_build.completed",
+        ):
+            assert subjects[per_day] == 2, per_day
+        assert subjects["eod.recon.failed"] == 3 and subjects["eod.alert"] == 3
+        assert subjects["account.suspended"] == 2
+        assert x.scalar("select count(*) from eod.outbox where published_at is null") == 0
+
 
 def _nothing_posted(x):
     assert x.scalar("select count(*) from exchange.ledger_entries where created_by = 'eod'") == 0
