@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from eod.config import PROJECT_DIR
@@ -28,17 +30,24 @@ def profiles_dir() -> Path:
     return PROJECT_DIR
 
 
+@contextlib.contextmanager
+def in_project() -> Iterator[None]:
+    """dbt resolves the project from the working directory: run it from the root."""
+    cwd = os.getcwd()
+    os.chdir(PROJECT_DIR)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+
+
 def invoke(args: list[str], database_url: str) -> bool:
     """Run dbt in this process with dbt's programmatic runner; True when it succeeded."""
     from dbt.cli.main import dbtRunner
 
     os.environ.update(prepare_env(database_url))
-    cwd = os.getcwd()
-    os.chdir(PROJECT_DIR)
-    try:
+    with in_project():
         result = dbtRunner().invoke(args)
-    finally:
-        os.chdir(cwd)
     return bool(result.success)
 
 
@@ -58,14 +67,10 @@ def parsed_runner(database_url: str, target_path: str, callbacks=None):
     os.environ.update(env)
     key = (env["PGHOST"], env["PGPORT"], env["PGDATABASE"], env["PGUSER"], target_path)
     if key not in _manifests:
-        cwd = os.getcwd()
-        os.chdir(PROJECT_DIR)
-        try:
+        with in_project():
             parsed = dbtRunner().invoke(
                 ["--quiet", "parse", "--vars", _PARSE_VARS, "--target-path", target_path]
             )
-        finally:
-            os.chdir(cwd)
         if not parsed.success:
             from eod.errors import EodError
 

@@ -13,6 +13,11 @@ import logging
 from datetime import date
 from typing import Any
 
+from eod.db import transaction
+from eod.outbox import enqueue
+from eod.paging import dedup_key, page_breaks, page_step_failure
+from eod.paging.alerts import enqueue_alert
+
 log = logging.getLogger(__name__)
 
 SAMPLE = 5  # breaks named in a page or event
@@ -22,12 +27,6 @@ def _rows(cur, query: str, params: tuple) -> list[dict[str, Any]]:
     cur.execute(query, params)
     names = [c.name for c in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
-def _enqueue(cur, subject: str, payload: dict[str, Any]) -> None:
-    from eod.outbox import enqueue
-
-    enqueue(cur, subject, payload)
 
 
 def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -84,8 +83,6 @@ def suspend_for_breaks(cur, business_date: date, rows: list[dict[str, Any]]) -> 
 
 
 def act_on_breaks(cur, resources, business_date: date) -> dict[str, Any]:
-    from eod.paging import page_breaks
-
     breaks = recon_breaks(cur, business_date)
     detail: dict[str, Any] = {check: len(rows) for check, rows in breaks.items()}
     if breaks["me_ledger"]:
@@ -94,7 +91,7 @@ def act_on_breaks(cur, resources, business_date: date) -> dict[str, Any]:
         if not rows:
             continue
         sample = _jsonable(rows[:SAMPLE])
-        _enqueue(
+        enqueue(
             cur,
             "eod.recon.failed",
             {
@@ -105,31 +102,18 @@ def act_on_breaks(cur, resources, business_date: date) -> dict[str, Any]:
             },
         )
         page_breaks(resources.settings, business_date, check, len(rows), sample)
-        _enqueue(
-            cur,
-            "eod.alert",
-            {
-                "business_date": business_date.isoformat(),
-                "check": check,
-                "breaks": len(rows),
-                "first": sample,
-                "severity": "critical",
-            },
-        )
+        enqueue_alert(cur, business_date, check, len(rows), sample)
     return detail
 
 
 def page_failure(resources, business_date: date, step: str, reason: str) -> None:
     """Page a failed step and leave an `eod.alert` in the outbox."""
-    from eod.db import transaction
-    from eod.paging import page_step_failure
-
     try:
         page_step_failure(resources.settings, business_date, step, reason)
     finally:
         try:
             with transaction(resources.database_url) as conn, conn.cursor() as cur:
-                _enqueue(
+                enqueue(
                     cur,
                     "eod.alert",
                     {
@@ -137,6 +121,7 @@ def page_failure(resources, business_date: date, step: str, reason: str) -> None
                         "step": step,
                         "reason": reason,
                         "severity": "critical",
+                        "dedup_key": dedup_key(business_date, f"step:{step}"),
                     },
                 )
         except Exception as exc:  # the page matters more than the event

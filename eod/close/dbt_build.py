@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from eod.config import PROJECT_DIR
-from eod.dbt import parsed_runner
+from eod.dbt import in_project, parsed_runner
 from eod.errors import EodError
 
 log = logging.getLogger(__name__)
@@ -54,10 +54,6 @@ class BuildOutcome:
     @property
     def breaks(self) -> list[NodeOutcome]:
         return [n for n in self.nodes if n.status == "fail" and n.is_reconciliation]
-
-    @property
-    def skipped(self) -> list[NodeOutcome]:
-        return [n for n in self.nodes if n.status == "skipped"]
 
     def summary(self) -> dict:
         counts: dict[str, int] = {}
@@ -118,12 +114,8 @@ def run_build(database_url: str, business_date: date) -> BuildOutcome:
     target = str(Path(os.environ.get("EOD_DBT_TARGET_PATH", PROJECT_DIR / "target")))
     runner = parsed_runner(database_url, target, callbacks=[_node_logger(_logger())])
     args = build_args(business_date, target)
-    cwd = os.getcwd()
-    os.chdir(PROJECT_DIR)
-    try:
+    with in_project():
         result = runner.invoke(args)
-    finally:
-        os.chdir(cwd)
     outcome = _outcome(result)
     if result.exception is not None and not outcome.nodes:
         raise DbtBuildFailed(f"dbt build for {business_date} did not run: {result.exception}")

@@ -20,12 +20,7 @@ from psycopg2.extras import Json
 
 from eod.close.leader import check_fence
 from eod.db import connect
-
-
-def _enqueue(cur, subject: str, payload: dict[str, Any]) -> None:
-    from eod.outbox import enqueue
-
-    enqueue(cur, subject, payload)
+from eod.outbox import enqueue
 
 
 @dataclass
@@ -37,7 +32,7 @@ class StepLedger:
     def _event(self, cur, step: str, what: str, extra: dict[str, Any] | None = None) -> None:
         payload = {"business_date": self.business_date.isoformat(), "step": step}
         payload.update(extra or {})
-        _enqueue(cur, f"eod.{step}.{what}", payload)
+        enqueue(cur, f"eod.{step}.{what}", payload)
 
     def status(self, step: str) -> str | None:
         conn = connect(self.database_url)

@@ -126,18 +126,13 @@ def _build(url: str, day: date, target: str) -> tuple[float, float, bool]:
 
     from dbt.cli.main import dbtRunner
 
-    from eod.config import PROJECT_DIR
-    from eod.dbt import prepare_env
+    from eod.dbt import in_project, prepare_env
 
     os.environ.update(prepare_env(url))
     args = ["build", "--vars", json.dumps({"business_date": day.isoformat()}), "--quiet"]
-    cwd = os.getcwd()
-    os.chdir(PROJECT_DIR)
     started = time.perf_counter()
-    try:
+    with in_project():
         result = dbtRunner().invoke([*args, "--target-path", target])
-    finally:
-        os.chdir(cwd)
     wall = time.perf_counter() - started
     results = getattr(result.result, "results", None) or []
     models = sum(float(r.execution_time or 0) for r in results if r.node.resource_type == "model")
