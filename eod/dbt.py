@@ -11,11 +11,17 @@ from pathlib import Path
 from eod.config import PROJECT_DIR
 from eod.db import libpq_env
 
+DBT_PGOPTIONS = "-c work_mem=256MB"
+
 
 def prepare_env(database_url: str, env: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for dbt: libpq variables for profiles.yml, project-local profile and logs."""
     env = dict(os.environ if env is None else env)
     env.update(libpq_env(database_url))
+    # A day's models sort and hash millions of trade legs and balances; Postgres's
+    # default 4MB work_mem spills those to disk. libpq applies PGOPTIONS to every
+    # connection dbt opens, tests' included.
+    env.setdefault("PGOPTIONS", DBT_PGOPTIONS)
     env.setdefault("DBT_PROFILES_DIR", str(profiles_dir()))
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     env.setdefault("DO_NOT_TRACK", "1")

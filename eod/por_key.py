@@ -1,7 +1,7 @@
 """Storing the proof-of-reserves key where SQL can use it but dbt never sees it.
 
-The leaf hashes of `user_balance_snapshots` are computed in SQL by
-`eod.por_leaf_hash`, a SECURITY DEFINER function reading `eod.por_key`. That table
+The leaf hashes of `user_balance_snapshots` are computed in SQL from per-user nonces
+that `eod.por_nonces`, a SECURITY DEFINER function, derives from `eod.por_key`. That table
 holds the two HMAC-SHA256 pads derived from EOD_POR_SECRET (key padded to the
 64-byte block, xor 0x36 and 0x5c), never the secret itself, so neither compiled SQL
 nor dbt's logs and artifacts contain it. The close calls `store_por_key` before dbt.

@@ -1,4 +1,4 @@
-"""eod.por_leaf_hash (SQL, over the stored HMAC pads) against Python's hmac/hashlib."""
+"""eod.por_leaf_hash and eod.por_nonces (SQL, over the stored pads) against Python's hmac."""
 
 from __future__ import annotations
 
@@ -85,5 +85,25 @@ def test_only_the_owner_reads_the_pads(db_url):
             cur.execute("set role finance_reader")
             with pytest.raises(psycopg2.errors.InsufficientPrivilege):
                 cur.execute("select * from eod.por_key")
+    finally:
+        conn.close()
+
+
+def test_nonces_of_a_date_match_hmac(db_url):
+    """The batch the model uses: one call, every user's HMAC-SHA256 nonce of D."""
+    conn = psycopg2.connect(db_url)
+    try:
+        with conn:
+            store_por_key(conn, "batch secret")
+        day, users = date(2026, 3, 1), [3, 1, 2, 9_000_000_001]
+        with conn.cursor() as cur:
+            cur.execute("select user_id, nonce from eod.por_nonces(%s, %s)", (day, users))
+            got = dict(cur.fetchall())
+        assert got == {
+            u: hmac.new(
+                b"batch secret", f"{day.isoformat()}:{u}".encode(), hashlib.sha256
+            ).hexdigest()
+            for u in users
+        }
     finally:
         conn.close()

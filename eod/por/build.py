@@ -1,7 +1,7 @@
 """Building, publishing and proving the proof of reserves from Postgres.
 
 The leaves are the rows of `marts.user_balance_snapshots` for (D, currency), their
-hashes computed in SQL by `eod.por_leaf_hash`; units are computed here the same way
+hashes computed in SQL from the nonces of `eod.por_nonces`; units are computed here the same way
 the model does (total in base units, negative counted as zero). Leaves are streamed
 through a server-side cursor in hash order (byte order: COLLATE "C"), so building a
 tree over millions of them holds a few dozen nodes in memory. A proof recomputes the

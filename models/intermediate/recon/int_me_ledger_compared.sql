@@ -1,4 +1,4 @@
-{{ config(materialized='table') }}
+{{ config(materialized='table', unlogged=true) }}
 
 {#- Every (user, currency) on either side at the end of D: the matching engine's
     captured total against the ledger balance; a side that has no row counts as 0. -#}

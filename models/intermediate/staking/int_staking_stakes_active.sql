@@ -1,4 +1,4 @@
-{{ config(materialized='table') }}
+{{ config(materialized='table', unlogged=true) }}
 
 {#- Stakers active on D: a position counts when staked_at <= start of D and it is not
     unstaked before the end of D; a staker's stake is the sum of those positions. -#}

@@ -1,4 +1,4 @@
-{{ config(materialized='table') }}
+{{ config(materialized='table', unlogged=true) }}
 
 {#- D's marks per currency: the mark of D (latest as_of before the end of D) and the
     mark of D-1 (latest before the start of D). USDT is the valuation currency, 1.

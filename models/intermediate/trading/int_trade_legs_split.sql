@@ -1,5 +1,5 @@
 -- depends_on: {{ ref('stg_exchange__mark_prices') }}
-{{ config(materialized='table') }}
+{{ config(materialized='table', unlogged=true, post_hook='analyze {{ this }}') }}
 
 {#- One row per (trade, role): the maker's and the taker's side of every trade of D,
     priced in USDT (pairs not quoted in USDT at the quote's mark of D). On the first

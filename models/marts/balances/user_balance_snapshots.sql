@@ -8,9 +8,10 @@
 }}
 
 {#- The matching engine's registry captured at the end of D, one row per (user,
-    currency), with the proof-of-reserves leaf hash (CONTRACT section 7). The hash
-    comes from eod.por_leaf_hash, a SECURITY DEFINER function over the stored HMAC
-    pads, so the secret never appears in this SQL, its logs or dbt's artifacts.
+    currency), with the proof-of-reserves leaf hash (CONTRACT section 7). The nonces
+    come from eod.por_nonces, a SECURITY DEFINER function over the stored HMAC pads
+    called once for the whole date, so the secret never appears in this SQL, its logs
+    or dbt's artifacts; eod.por_leaf (inlined by Postgres) hashes each leaf.
     units = total in base units, clamped at 0: negative balances never enter the tree. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
 
@@ -36,14 +37,24 @@ leaves as (
         trunc(greatest(balances.total, 0) * power(10::numeric, currencies.decimals)) as units
     from balances
     inner join currencies on balances.currency = currencies.currency
+),
+
+nonces as (
+    select
+        user_id,
+        nonce
+    from eod.por_nonces(
+        {{ business_date }}, array(select distinct balances.user_id from balances)
+    )
 )
 
 select
-    business_date,
-    user_id,
-    currency,
-    total,
-    locked,
-    available,
-    eod.por_leaf_hash(business_date, user_id, currency, units) as leaf_hash
+    leaves.business_date,
+    leaves.user_id,
+    leaves.currency,
+    leaves.total,
+    leaves.locked,
+    leaves.available,
+    eod.por_leaf(nonces.nonce, leaves.user_id, leaves.currency, leaves.units) as leaf_hash
 from leaves
+inner join nonces on leaves.user_id = nonces.user_id
