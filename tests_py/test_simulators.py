@@ -333,3 +333,17 @@ def test_simulate_command_prints_urls_and_stops_cleanly(exchange, eod_env):
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "stopped" in out
+
+
+def test_copy_lines_are_unescaped_and_gathered_in_blocks():
+    from eod.simulators.registry import _Lines
+
+    blocks: list[bytes] = []
+    lines = _Lines(blocks.append, size=40)
+    # COPY's text format doubles a backslash; the JSON line holds a single one.
+    lines.write(b'{"currency": "A\\\\"B"}\n')
+    lines.write(b'{"currency": "C"}\n')
+    lines.write(b'{"currency": "D"}\n')
+    lines.flush()
+    assert b"".join(blocks) == b'{"currency": "A\\"B"}\n{"currency": "C"}\n{"currency": "D"}\n'
+    assert len(blocks) == 2

@@ -58,7 +58,14 @@ def test_good_registry_passes_and_is_kept(db, tmp_path):
         db, "select suite, success, statistics from eod.validation_results"
     )
     assert (suite, success, stats["successful_expectations"]) == (REGISTRY_SUITE, True, 6)
-    assert json.loads(result.path.read_text())["success"] is True
+    document = json.loads(result.path.read_text())
+    assert document["success"] is True
+    # Each expectation keeps the rule it stands for, not only the query of its rows.
+    rules = {
+        r["expectation_config"]["description"].split(":")[0]: r["expectation_config"]["meta"]
+        for r in document["results"]
+    }
+    assert rules["non_negative"]["rule"] == "b.total < 0 or b.locked < 0 or b.available < 0"
     assert result.path.parent == tmp_path / "validations" / "2026-03-14"
 
 

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from eod.errors import InputError, ServiceError
 
 _AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
@@ -113,21 +115,27 @@ def iter_lines(stream, block: int = 1 << 16) -> Iterator[bytes]:
 
 
 _USER_ID_LIMIT = 10**18
-_is_amount = _AMOUNT.fullmatch
+_loads = orjson.loads
 _is_currency = _CURRENCY.fullmatch
+# The three amounts joined by tabs: an amount never holds a tab, so this matches only
+# when each of the three is a plain decimal.
+_are_amounts = re.compile(rf"{_AMOUNT.pattern}\t{_AMOUNT.pattern}\t{_AMOUNT.pattern}").fullmatch
 
 
-def _fast_row(line_no: int, raw: bytes) -> tuple[int, str, str, str, str]:
-    """parse_row for the common, valid line, in fewer steps; parse_row names any fault.
+def _fast_row(line_no: int, raw: bytes) -> str:
+    """A valid balance line as its COPY text (`user_id, currency, amounts`, tab-separated),
+    in few steps; any other line goes to parse_row, which names its fault.
 
     Millions of lines go through here, so the valid case is checked in one expression
-    and the messages are only built (by parse_row) for a line that fails it.
+    and the messages are only built (by parse_row) for a line that fails it. orjson
+    accepts strictly less than the standard library's parser (no NaN, no integers
+    past 64 bits), so whatever it lets through parse_row would accept as the same row.
     """
     try:
-        row = json.loads(raw)
+        row = _loads(raw)
         user_id, currency = row["user_id"], row["currency"]
         total, locked, available = row["total"], row["locked"], row["available"]
-        valid = (
+        if (
             type(user_id) is int
             and -_USER_ID_LIMIT < user_id < _USER_ID_LIMIT
             and type(currency) is str
@@ -135,15 +143,13 @@ def _fast_row(line_no: int, raw: bytes) -> tuple[int, str, str, str, str]:
             and type(locked) is str
             and type(available) is str
             and _is_currency(currency)
-            and _is_amount(total)
-            and _is_amount(locked)
-            and _is_amount(available)
-        )
+        ):
+            amounts = f"{total}\t{locked}\t{available}"
+            if _are_amounts(amounts):
+                return f"{user_id}\t{currency}\t{amounts}"
     except (ValueError, TypeError, KeyError):
-        valid = False
-    if not valid:
-        return parse_row(line_no, raw)
-    return user_id, currency, total, locked, available
+        pass
+    return "\t".join(map(str, parse_row(line_no, raw)))
 
 
 def numbered_lines(lines: Iterable[bytes], source: str) -> Iterator[tuple[int, bytes]]:
@@ -180,17 +186,17 @@ class CopySource:
 
     def _next_chunk(self, size: int) -> str:
         parts: list[str] = []
+        append = parts.append
+        prefix = self._prefix
+        fast_row = _fast_row
         length = 0
         for line_no, raw in self._lines:
-            user_id, currency, total, locked, available = _fast_row(line_no, raw)
-            part = (
-                f"{self._prefix}{line_no}\t{user_id}\t{currency}\t{total}\t{locked}\t{available}\n"
-            )
-            parts.append(part)
+            part = f"{prefix}{line_no}\t{fast_row(line_no, raw)}\n"
+            append(part)
             length += len(part)
-            self.rows += 1
             if length >= size:
                 break
+        self.rows += len(parts)
         return "".join(parts)
 
     def read(self, size: int = 65536) -> str:

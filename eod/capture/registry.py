@@ -22,7 +22,7 @@ from eod.capture.ndjson import CopySource, iter_lines, numbered_lines, parse_hea
 from eod.config import Settings
 from eod.db import connect, transaction
 from eod.errors import ConfigError, InputError
-from eod.validation import validate_registry
+from eod.validation import preload, validate_registry
 
 log = logging.getLogger(__name__)
 
@@ -88,17 +88,28 @@ def _stage(database_url: str, stream, source: str, capture_id: uuid.UUID, as_of:
 
 
 def _discard(database_url: str, capture_id: uuid.UUID) -> None:
-    """Drop this capture's staged rows, and any a killed capture left over a day ago."""
-    conn = connect(database_url, autocommit=True)
-    try:
-        with conn.cursor() as cur:
+    """Drop this capture's staged rows, and any a killed capture left over a day ago.
+
+    When no other capture has rows staged, the table is truncated: deleting millions
+    of rows one by one costs seconds. The lock keeps any capture from staging between
+    the check and the truncation; it waits for one that is staging (its COPY holds
+    the table until it commits).
+    """
+    with transaction(database_url) as conn, conn.cursor() as cur:
+        cur.execute("lock table eod.me_balances_incoming in access exclusive mode")
+        cur.execute(
+            """select exists (select from eod.me_balances_incoming
+                              where capture_id <> %s and staged_at >= now() - interval '1 day')""",
+            (str(capture_id),),
+        )
+        if cur.fetchone()[0]:
             cur.execute(
                 """delete from eod.me_balances_incoming
                    where capture_id = %s or staged_at < now() - interval '1 day'""",
                 (str(capture_id),),
             )
-    finally:
-        conn.close()
+        else:
+            cur.execute("truncate eod.me_balances_incoming")
 
 
 def _land(
@@ -116,9 +127,6 @@ def _land(
             (business_date, as_of, sequence, str(capture_id)),
         )
         landed = cur.rowcount
-        cur.execute(
-            "delete from eod.me_balances_incoming where capture_id = %s", (str(capture_id),)
-        )
     return landed
 
 
@@ -127,6 +135,7 @@ def capture_registry(database_url: str, business_date: date, settings: Settings)
     if not settings.me_url:
         raise ConfigError("EOD_ME_URL is not set: nowhere to read the registry from")
     started = time.monotonic()
+    preload()
     _, end = settings.cutover.window(business_date)
     capture_id = uuid.uuid4()
     stream, source = _open(settings.me_url, business_date, end)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs, urlparse
 
 from eod.simulators.http import Handler, log
-from eod.simulators.registry import BadAsOf, resolve_as_of, snapshot_header, snapshot_lines
+from eod.simulators.registry import (
+    BadAsOf,
+    resolve_as_of,
+    snapshot_blocks,
+    snapshot_header,
+    snapshot_lines,
+)
 from eod.simulators.state import NotGenerated
 
 CHUNK_BYTES = 64 * 1024
@@ -32,9 +39,16 @@ class EngineHandler(Handler):
                 return
             state.snapshot_served(as_of)
             self.start_chunked(200, "application/x-ndjson")
+            fault = state.me_fault
+            if fault is None:
+                header = snapshot_header(conn, business_date)
+                self.write_chunk(json.dumps(header).encode() + b"\n")
+                snapshot_blocks(conn, business_date, as_of, self.write_chunk, CHUNK_BYTES)
+                self.end_chunked()
+                return
             buffer: list[bytes] = []
             size = 0
-            for line in snapshot_lines(conn, business_date, as_of, state.me_fault):
+            for line in snapshot_lines(conn, business_date, as_of, fault):
                 data = line.encode()
                 buffer.append(data)
                 size += len(data)

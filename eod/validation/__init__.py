@@ -7,7 +7,7 @@ the state dir and a row in `eod.validation_results`), and a failed run raises on
 InputError line naming the check, its count and its first offending rows.
 """
 
-from eod.validation.runner import Check, SuiteResult, ValidationFailed, run_suite
+from eod.validation.runner import Check, SuiteResult, ValidationFailed, preload, run_suite
 from eod.validation.suites import (
     CUSTODY_SUITE,
     REGISTRY_SUITE,
@@ -24,6 +24,7 @@ __all__ = [
     "SuiteResult",
     "ValidationFailed",
     "custody_checks",
+    "preload",
     "registry_checks",
     "run_suite",
     "validate_custody",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -23,11 +24,16 @@ SAMPLE = 5  # offending rows named in an error
 
 @dataclass(frozen=True)
 class Check:
-    """A named rule; `query` selects the rows that break it from `{batch}`."""
+    """A named rule; `query` selects the rows that break it from `{batch}`.
+
+    `rule`, when the batch holds rows found breaking it elsewhere, is the rule's own
+    condition, kept with the expectation so a stored result still says what was checked.
+    """
 
     name: str
     query: str
     description: str
+    rule: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,25 @@ def sqlalchemy_url(database_url: str) -> str:
         if database_url.startswith(prefix):
             return "postgresql+psycopg2://" + database_url[len(prefix) :]
     return database_url
+
+
+def _import_great_expectations() -> None:
+    import great_expectations  # noqa: F401
+    import great_expectations.expectations  # noqa: F401
+
+
+def preload() -> threading.Thread:
+    """Import Great Expectations in the background; returns the importing thread.
+
+    Its import takes seconds of a close; a capture starts it before streaming, which
+    mostly waits on the network and Postgres, so that validation finds it loaded.
+    Python's import lock makes a later import wait for this one rather than repeat it.
+    """
+    thread = threading.Thread(
+        target=_import_great_expectations, name="preload-great-expectations", daemon=True
+    )
+    thread.start()
+    return thread
 
 
 def _context():
@@ -168,6 +193,7 @@ def run_suite(
             gxe.UnexpectedRowsExpectation(
                 unexpected_rows_query=check.query,
                 description=f"{check.name}: {check.description}",
+                meta={"rule": check.rule} if check.rule else None,
             )
         )
     definition = context.validation_definitions.add(

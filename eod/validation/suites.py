@@ -1,8 +1,10 @@
 """The validation suites of the captures: the matching-engine registry and custody.
 
-Both validate a capture in its staging table, before it lands: the batch is the
-capture's rows, selected by capture id. Queries whose text has a JOIN alias the batch
-themselves (Great Expectations substitutes `{batch}` unaliased there).
+Both validate a capture in its staging table, before it lands. Custody's batch is the
+capture's rows, selected by capture id; queries whose text has a JOIN alias the batch
+themselves (Great Expectations substitutes `{batch}` unaliased there). The registry
+has millions of rows: its rules are evaluated together in one pass, which keeps the
+offending rows per rule, and its batch is those rows.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import uuid
 from datetime import date
 from pathlib import Path
 
+from eod.db import transaction
 from eod.validation.runner import Check, SuiteResult, run_suite
 
 REGISTRY_SUITE = "me_registry"
@@ -20,69 +23,122 @@ CUSTODY_SUITE = "custody_balances"
 _AMOUNT_LIMIT = "1e20"
 
 
+_FAULTS = "eod.me_balances_incoming_faults"
+_AMOUNTS = "line_no, user_id, currency, total, locked, available"
+
+# Each rule of the registry as a condition on one staged row `b` (its currency `c`, a
+# left join: null for an unknown code), evaluated for every row in one pass.
+REGISTRY_ROW_RULES: dict[str, str] = {
+    "total_equals_locked_plus_available": "b.total <> b.locked + b.available",
+    "non_negative": "b.total < 0 or b.locked < 0 or b.available < 0",
+    "known_currency": "c.currency is null",
+    "decimals_within_currency": (
+        "trunc(b.total, c.decimals) <> b.total or trunc(b.locked, c.decimals) <> b.locked"
+        " or trunc(b.available, c.decimals) <> b.available"
+    ),
+    "amount_in_range": (
+        f"abs(b.total) >= {_AMOUNT_LIMIT} or abs(b.locked) >= {_AMOUNT_LIMIT}"
+        f" or abs(b.available) >= {_AMOUNT_LIMIT}"
+    ),
+}
+
+_ROW_FAULTS_SQL = f"""
+insert into {_FAULTS}
+    (capture_id, check_name, line_no, user_id, currency, decimals, total, locked, available)
+select r.capture_id, f.check_name, r.line_no, r.user_id, r.currency, r.decimals,
+       r.total::text, r.locked::text, r.available::text
+from (
+    select b.*, c.decimals,
+           array[{", ".join(f"({rule}) is true" for rule in REGISTRY_ROW_RULES.values())}]
+               as broken
+    from eod.me_balances_incoming as b
+    left join exchange.currencies as c on c.currency = b.currency
+    where b.capture_id = %(capture_id)s
+) as r
+cross join lateral unnest(%(rules)s::text[], r.broken) as f(check_name, broken)
+where true = any(r.broken) and f.broken
+"""
+
+_DUPLICATES_SQL = f"""
+insert into {_FAULTS} (capture_id, check_name, user_id, currency, row_count, first_line)
+select %(capture_id)s, 'unique_user_currency', user_id, currency, count(*), min(line_no)
+from eod.me_balances_incoming
+where capture_id = %(capture_id)s
+group by user_id, currency
+having count(*) > 1
+"""
+
+
+def _kept(check_name: str, columns: str, order: str) -> str:
+    return f"""select {columns} from {{batch}}
+               where check_name = '{check_name}' order by {order}"""
+
+
 def registry_checks() -> list[Check]:
     """One row per (user, currency), total = locked + available, nothing negative,
-    known currencies, no more decimals than the currency has, amounts that fit."""
+    known currencies, no more decimals than the currency has, amounts that fit.
+
+    Each check reads the offending rows that one pass over the staged capture
+    (`find_registry_faults`) kept for its rule; the rule itself is in `rule`.
+    """
     return [
         Check(
             "unique_user_currency",
-            """select user_id, currency, count(*) as row_count, min(line_no) as first_line
-               from {batch}
-               group by user_id, currency having count(*) > 1
-               order by min(line_no)""",
+            _kept("unique_user_currency", "user_id, currency, row_count, first_line", "first_line"),
             "one row per (user_id, currency)",
+            "count(*) > 1 per (user_id, currency)",
         ),
         Check(
             "total_equals_locked_plus_available",
-            """select line_no, user_id, currency, total::text as total,
-                      locked::text as locked, available::text as available
-               from {batch}
-               where total <> locked + available
-               order by line_no""",
+            _kept("total_equals_locked_plus_available", _AMOUNTS, "line_no"),
             "total = locked + available",
+            REGISTRY_ROW_RULES["total_equals_locked_plus_available"],
         ),
         Check(
             "non_negative",
-            """select line_no, user_id, currency, total::text as total,
-                      locked::text as locked, available::text as available
-               from {batch}
-               where total < 0 or locked < 0 or available < 0
-               order by line_no""",
+            _kept("non_negative", _AMOUNTS, "line_no"),
             "no negative total, locked or available",
+            REGISTRY_ROW_RULES["non_negative"],
         ),
         Check(
             "known_currency",
-            """select b.line_no, b.user_id, b.currency
-               from {batch} as b
-               left join exchange.currencies as c on c.currency = b.currency
-               where c.currency is null
-               order by b.line_no""",
+            _kept("known_currency", "line_no, user_id, currency", "line_no"),
             "currency in exchange.currencies",
+            REGISTRY_ROW_RULES["known_currency"],
         ),
         Check(
             "decimals_within_currency",
-            """select b.line_no, b.user_id, b.currency, c.decimals,
-                      b.total::text as total, b.locked::text as locked,
-                      b.available::text as available
-               from {batch} as b
-               inner join exchange.currencies as c on c.currency = b.currency
-               where trunc(b.total, c.decimals) <> b.total
-                  or trunc(b.locked, c.decimals) <> b.locked
-                  or trunc(b.available, c.decimals) <> b.available
-               order by b.line_no""",
+            _kept(
+                "decimals_within_currency",
+                "line_no, user_id, currency, decimals, total, locked, available",
+                "line_no",
+            ),
             "amount * 10^decimals is an integer",
+            REGISTRY_ROW_RULES["decimals_within_currency"],
         ),
         Check(
             "amount_in_range",
-            f"""select line_no, user_id, currency, total::text as total,
-                      locked::text as locked, available::text as available
-               from {{batch}}
-               where abs(total) >= {_AMOUNT_LIMIT} or abs(locked) >= {_AMOUNT_LIMIT}
-                  or abs(available) >= {_AMOUNT_LIMIT}
-               order by line_no""",
+            _kept("amount_in_range", _AMOUNTS, "line_no"),
             "amounts below 10^20 (numeric(38,18))",
+            REGISTRY_ROW_RULES["amount_in_range"],
         ),
     ]
+
+
+def find_registry_faults(database_url: str, capture_id: uuid.UUID) -> None:
+    """Keep the staged rows that break a registry rule, every rule in one pass (and one
+    for duplicates), committed so that Great Expectations' connection sees them."""
+    params = {"capture_id": str(capture_id), "rules": list(REGISTRY_ROW_RULES)}
+    with transaction(database_url) as conn, conn.cursor() as cur:
+        # The duplicate check groups millions of rows: in memory, not in batches on disk.
+        cur.execute("set local work_mem = '256MB'")
+        cur.execute(_ROW_FAULTS_SQL, params)
+        cur.execute(_DUPLICATES_SQL, params)
+
+
+def discard_registry_faults(database_url: str, capture_id: uuid.UUID) -> None:
+    with transaction(database_url) as conn, conn.cursor() as cur:
+        cur.execute(f"delete from {_FAULTS} where capture_id = %s", (str(capture_id),))
 
 
 def custody_checks() -> list[Check]:
@@ -129,14 +185,18 @@ def validate_registry(
     state_dir: Path | None = None,
 ) -> SuiteResult:
     """Validate a staged registry capture; raises ValidationFailed when a check breaks."""
-    return run_suite(
-        database_url,
-        business_date,
-        REGISTRY_SUITE,
-        _batch("eod.me_balances_incoming", capture_id),
-        registry_checks(),
-        state_dir,
-    )
+    find_registry_faults(database_url, capture_id)
+    try:
+        return run_suite(
+            database_url,
+            business_date,
+            REGISTRY_SUITE,
+            _batch(_FAULTS, capture_id),
+            registry_checks(),
+            state_dir,
+        )
+    finally:
+        discard_registry_faults(database_url, capture_id)
 
 
 def validate_custody(
