@@ -12,8 +12,9 @@
 {#- Every user's ledger balance per currency at the end of D, counted as the
     reconciliations count it: the `user` entries with business_date <= D, with D's
     fee journal counted once (from fct_fee_journal, whether or not it is posted yet).
-    Carried: D-1's closing balance plus D's entries; only the first date ever closed
-    sums the ledger's history. Zero balances are left out (absent means zero). -#}
+    Carried: D-1's closing balance plus D's net movements (int_ledger_movements_daily);
+    only the first date ever closed sums the ledger's history. Zero balances are left
+    out (absent means zero). -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
 {%- set first = is_first_close(business_date) -%}
 {%- if execute and not first and not is_incremental() -%}
@@ -24,17 +25,12 @@
 
 with
 
-entries as (
+daily_movements as (
     select
         user_id,
         currency,
-        amount
-    from {{ ref('stg_exchange__ledger_entries') }}
-    where
-        is_user_account
-        and business_date {{ '<=' if first else '=' }} {{ business_date }}
-        -- D's fee journal comes from the model below, posted or not
-        and not (reference_type = 'fee_journal' and business_date = {{ business_date }})
+        movement as amount
+    from {{ ref('int_ledger_movements_daily') }}
 ),
 
 fee_journal as (
@@ -59,7 +55,7 @@ carried as (
 {%- endif %}
 
 movements as (
-    select * from entries
+    select * from daily_movements
     union all
     select * from fee_journal
     {%- if not first %}
