@@ -1,0 +1,195 @@
+"""Hand-written SQL floors for a day's EOD models, timed step by step.
+
+Two floors, both plain SQL into temporary tables, with none of dbt's per-node work,
+tests or persistence:
+
+- `AGGREGATES`: the minimal aggregate queries over the day's trades and ledger
+  (fees and volumes, ledger movements, engine against ledger).
+- `SAME_OUTPUTS`: the least SQL that computes what the marts hold for the day from
+  the same inputs and the same carried state: legs priced in USDT, fees, the 1- and
+  30-day volumes and tiers, weighted-average cost and P&L (the fold is the same
+  aggregate), ledger balances carried from D-1, the fee journal, the snapshots with
+  their leaf hashes, and the engine/ledger comparison.
+
+Both need D-1 to have been built (they read the carried state the models wrote).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+from eod.db import connect
+
+AGGREGATES = {
+    "fees_and_volumes": """
+        create temporary table floor_fees as
+        select user_id, fee_currency, sum(fee) as fees, count(*) as legs, sum(volume) as volume
+        from (
+            select maker_user_id as user_id, fee_currency, maker_fee as fee,
+                   qty * price as volume
+            from exchange.trades where executed_at >= %(start)s and executed_at < %(end)s
+            union all
+            select taker_user_id, fee_currency, taker_fee, qty * price
+            from exchange.trades where executed_at >= %(start)s and executed_at < %(end)s
+        ) legs
+        group by user_id, fee_currency""",
+    "ledger_movements": """
+        create temporary table floor_ledger as
+        select user_id, currency, sum(amount) as movement
+        from exchange.ledger_entries
+        where business_date = %(day)s and account = 'user'
+        group by user_id, currency""",
+    "engine_against_ledger": """
+        select count(*)
+        from eod.me_balances me
+        full outer join floor_ledger l using (user_id, currency)
+        where me.business_date = %(day)s or me.business_date is null""",
+}
+
+SAME_OUTPUTS = {
+    "marks": """
+        create temporary table s_marks as
+        select c.currency,
+               (select price from exchange.mark_prices m where m.currency = c.currency
+                  and m.as_of < %(end)s order by as_of desc limit 1) as mark,
+               (select price from exchange.mark_prices m where m.currency = c.currency
+                  and m.as_of < %(start)s order by as_of desc limit 1) as previous
+        from exchange.currencies c""",
+    "legs": """
+        create temporary table s_legs as
+        select t.trade_id, t.executed_at, l.user_id, l.role, l.side, t.base, t.qty,
+               t.price * coalesce(q.mark, 1) as price_usdt,
+               t.qty * t.price * coalesce(q.mark, 1) as volume_usdt,
+               l.fee, t.fee_currency
+        from exchange.trades t
+        left join s_marks q on q.currency = t.quote and t.quote <> 'USDT'
+        cross join lateral (values
+            (t.maker_user_id, 'maker', case t.taker_side when 'buy' then 'sell' else 'buy' end,
+             t.maker_fee),
+            (t.taker_user_id, 'taker', t.taker_side, t.taker_fee)
+        ) as l (user_id, role, side, fee)
+        where t.executed_at >= %(start)s and t.executed_at < %(end)s""",
+    "fees": """
+        create temporary table s_fees as
+        select f.*, f.total * coalesce(m.mark, 1) as total_usdt
+        from (
+            select user_id, fee_currency as currency,
+                   sum(fee) filter (where role = 'maker') as maker,
+                   sum(fee) filter (where role = 'taker') as taker,
+                   sum(fee) as total, count(distinct trade_id) as trades
+            from s_legs group by user_id, fee_currency
+        ) f
+        left join s_marks m on m.currency = f.currency""",
+    "volumes_and_tiers": """
+        create temporary table s_tiers as
+        select v.user_id, v.volume_1d, v.volume_30d, t.tier
+        from (
+            select user_id, sum(volume_usdt) filter (where d = %(day)s) as volume_1d,
+                   sum(volume_usdt) as volume_30d
+            from (
+                select %(day)s::date as d, user_id, sum(volume_usdt) as volume_usdt
+                from s_legs group by user_id
+                union all
+                select business_date, user_id, volume_usdt
+                from intermediate.int_user_volumes_aggregated
+                where business_date between %(day)s::date - 29 and %(day)s::date - 1
+            ) daily
+            group by user_id
+        ) v
+        cross join lateral (
+            select tier from reference.fee_schedule s where s.threshold_usdt <= v.volume_30d
+            order by s.threshold_usdt desc limit 1
+        ) t""",
+    "cost_and_pnl": """
+        create temporary table s_pnl as
+        with carried as (
+            select user_id, currency, position_qty, avg_cost from marts.fct_daily_pnl
+            where business_date = %(day)s::date - 1
+        ),
+        folded as (
+            select l.user_id, l.base as currency,
+                   eod.weighted_average_cost(
+                       l.side, l.qty, l.price_usdt, coalesce(m.previous, l.price_usdt), true,
+                       c.position_qty, c.avg_cost
+                       order by l.executed_at, l.trade_id, l.role) as state
+            from s_legs l
+            left join carried c on c.user_id = l.user_id and c.currency = l.base
+            left join s_marks m on m.currency = l.base
+            group by l.user_id, l.base
+        )
+        select coalesce(f.user_id, c.user_id) as user_id,
+               coalesce(f.currency, c.currency) as currency,
+               coalesce(f.state[1], c.position_qty) as position_qty,
+               coalesce(f.state[2], c.avg_cost) as avg_cost,
+               coalesce(f.state[3], 0) as realised,
+               coalesce(f.state[1], c.position_qty) * (m.mark - coalesce(f.state[2], c.avg_cost))
+                   as unrealised
+        from folded f
+        full join carried c on c.user_id = f.user_id and c.currency = f.currency
+        left join s_marks m on m.currency = coalesce(f.currency, c.currency)
+        where f.user_id is not null or c.position_qty > 0""",
+    "fee_journal": """
+        create temporary table s_fee_journal as
+        select user_id, 'user' as account, currency, -total as amount
+        from s_fees where total <> 0
+        union all
+        select null, 'house:fee_revenue', currency, sum(total) from s_fees group by currency""",
+    "ledger_balances": """
+        create temporary table s_ledger as
+        select user_id, currency, sum(amount) as balance
+        from (
+            select user_id, currency, ledger_balance as amount
+            from intermediate.int_ledger_balances_carried
+            where business_date = %(day)s::date - 1
+            union all
+            select user_id, currency, amount from exchange.ledger_entries
+            where business_date = %(day)s and account = 'user'
+              and reference_type <> 'fee_journal'
+            union all
+            select user_id, currency, amount from s_fee_journal where account = 'user'
+        ) m
+        group by user_id, currency
+        having sum(amount) <> 0""",
+    "snapshots_with_leaves": """
+        create temporary table s_snapshots as
+        with balances as (
+            select * from eod.me_balances where business_date = %(day)s
+        ),
+        nonces as (
+            select * from eod.por_nonces(
+                %(day)s, array(select distinct user_id from balances))
+        )
+        select b.user_id, b.currency, b.total, b.locked, b.available,
+               eod.por_leaf(n.nonce, b.user_id, b.currency,
+                   trunc(greatest(b.total, 0) * power(10::numeric, c.decimals))) as leaf_hash
+        from balances b
+        join exchange.currencies c using (currency)
+        join nonces n using (user_id)""",
+    "engine_against_ledger": """
+        create temporary table s_recon as
+        select user_id, currency, coalesce(s.total, 0) - coalesce(l.balance, 0) as difference
+        from s_snapshots s
+        full join s_ledger l using (user_id, currency)
+        where coalesce(s.total, 0) <> coalesce(l.balance, 0)""",
+}
+
+
+def timed(url: str, day: date, cutover, steps: dict[str, str]) -> dict[str, float]:
+    """Run `steps` in one transaction (rolled back) and return each step's seconds."""
+    start, end = cutover.window(day)
+    params = {"day": day, "start": start, "end": end}
+    conn = connect(url)
+    times: dict[str, float] = {}
+    try:
+        with conn.cursor() as cur:
+            # the same work_mem dbt's sessions get (eod.dbt.DBT_PGOPTIONS)
+            cur.execute("set local work_mem = '256MB'")
+            for name, query in steps.items():
+                began = time.perf_counter()
+                cur.execute(query, params)
+                times[name] = round(time.perf_counter() - began, 3)
+        conn.rollback()
+    finally:
+        conn.close()
+    return times
