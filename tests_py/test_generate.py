@@ -280,7 +280,7 @@ def test_marks_router_wallets_custody_and_stake(generated):
            join exchange.currencies as c using (currency)
            group by w.business_date, w.currency, c.decimals
            having sum(w.balance_units) <> (
-               select sum(r.total) * 10 ^ c.decimals from sim.me_registry as r
+               select sum(r.total) * power(10::numeric, c.decimals) from sim.me_registry as r
                where r.business_date = w.business_date and r.currency = w.currency)""",
         )
         == []

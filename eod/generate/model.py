@@ -34,6 +34,8 @@ N_CUR = len(spec.CURRENCIES)
 _UNIT_DECIMALS = np.array([c.unit_decimals for c in spec.CURRENCIES], dtype=np.int64)
 _CUSHION = np.array([c.cushion_units for c in spec.CURRENCIES], dtype=np.float64)
 _USDT = spec.CURRENCY_INDEX["USDT"]
+# Chance that a holder keeps a balance in each currency other than USDT.
+HELD_SHARE = 0.33
 
 
 def to_us(instant: datetime) -> int:
@@ -241,8 +243,20 @@ def generate(opts: Options) -> Exchange:
     holders = user_ids[np.isin(status, (spec.ACTIVE, *spec.HOLDING_STATES))]
     extra = holders[(status[holders - 1] != spec.ACTIVE) & (rng_funding.random(len(holders)) < 0.5)]
     extra_cur = rng_funding.choice([i for i in range(N_CUR) if i != _USDT], size=len(extra))
+    # Holders also keep some of the other currencies whether or not they trade them, as
+    # on a mid-size venue (about three accounts per user, trading included).
+    kept = rng_funding.random((len(holders), N_CUR)) < HELD_SHARE
+    kept[:, _USDT] = False
+    kept_holder, kept_cur = np.nonzero(kept)
     account_key = np.unique(
-        np.concatenate([ev_key, holders * N_CUR + _USDT, extra * N_CUR + extra_cur])
+        np.concatenate(
+            [
+                ev_key,
+                holders * N_CUR + _USDT,
+                extra * N_CUR + extra_cur,
+                holders[kept_holder] * N_CUR + kept_cur,
+            ]
+        )
     )
     n_acc = len(account_key)
 
