@@ -622,6 +622,9 @@ def load(conn, ex: Exchange, opts: Options) -> dict[str, int]:
         )
         if bulk:
             cur.execute("set local session_replication_role = default")
+        # Fresh statistics for whatever reads the exchange next (the close, the
+        # simulators): without them the planner takes million-row tables for empty.
+        cur.execute("analyze " + ", ".join((*PLATFORM_TABLES, *SIM_TABLES)))
     return counts
 
 

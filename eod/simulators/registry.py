@@ -18,6 +18,8 @@ FETCH = 5_000
 # The stored registry plus what the engine was credited since (staking payouts and
 # admin adjustments posted before the snapshot instant); users whose open orders were
 # cancelled on an account event show nothing locked.
+# Ordered by user and currency code byte by byte: the same order every time, without
+# the cost of the locale's collation on millions of rows.
 _SNAPSHOT_SQL = """
 with credited as (
     select user_id, currency, sum(amount) as amount
@@ -49,7 +51,7 @@ select
     trim_scale(m.total - case when x.user_id is null then m.locked else 0 end)::text
 from merged as m
 left join sim.me_cancelled_orders as x on m.user_id = x.user_id
-order by m.user_id, m.currency
+order by m.user_id, m.currency collate "C"
 """
 
 
@@ -164,7 +166,7 @@ def snapshot_blocks(
     lines = _Lines(sink, size)
     with conn.cursor() as cur:
         # the sort of millions of rows stays in memory
-        cur.execute("set local work_mem = '256MB'")
+        cur.execute("set local work_mem = '512MB'")
         cur.copy_expert(cur.mogrify(_LINES_SQL, params).decode(), lines)
     lines.flush()
 
