@@ -226,6 +226,19 @@ def test_empty_body_is_refused(db, upstream, tmp_path):
             1,
             "line_no=2 user_id=7 currency=BTC decimals=8",
         ),
+        (
+            [
+                {
+                    **ROWS[0],
+                    "total": "100000000000000000000.2",
+                    "available": "100000000000000000000",
+                },
+                ROWS[1],
+            ],
+            "amount_in_range",
+            1,
+            "line_no=2 user_id=7 currency=BTC total=100000000000000000000.2",
+        ),
     ],
 )
 def test_validation_failure_names_check_count_and_rows(
@@ -369,3 +382,17 @@ def test_refused_line_after_good_ones_is_named(db, upstream, tmp_path, body, mes
         capture_registry(db, D, settings(base, tmp_path))
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
     assert balances(db) == [] and staged(db) == 0
+
+
+def test_failed_recapture_keeps_the_earlier_capture(db, upstream, tmp_path):
+    state, base = upstream
+    state.registry[END] = ndjson(END, 1, ROWS)
+    capture_registry(db, D, settings(base, tmp_path))
+    before = balances(db)
+    state.registry[END] = ndjson(END, 2, [ROWS[0], ROWS[1], ROWS[0]])  # a row twice
+    with pytest.raises(ValidationFailed, match="unique_user_currency: 1 rows"):
+        capture_registry(db, D, settings(base, tmp_path))
+    state.registry[END] = ndjson(END, 3, [{**ROWS[0], "locked": "-0.2", "available": "1.7"}])
+    with pytest.raises(ValidationFailed, match="non_negative: 1 rows"):
+        capture_registry(db, D, settings(base, tmp_path))
+    assert balances(db) == before and staged(db) == 0

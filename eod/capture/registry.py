@@ -2,9 +2,10 @@
 
 The NDJSON is streamed: parsed line by line and fed to COPY into the UNLOGGED
 staging table `eod.me_balances_incoming` under a fresh capture id, so memory stays
-flat however many rows the registry has. The staged rows are validated (Great
-Expectations, in Postgres), and only then, in one transaction, D's earlier capture
-in `eod.me_balances` is replaced. Any failure leaves `eod.me_balances` untouched.
+flat however many rows the registry has. In one transaction D's earlier capture in
+`eod.me_balances` is replaced by the staged rows, which are validated (Great
+Expectations, in Postgres) before it commits. Any failure leaves `eod.me_balances`
+untouched.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
+
+from psycopg2 import errors
 
 from eod.capture.http import open_url
 from eod.capture.ndjson import CopySource, iter_lines, numbered_lines, parse_header
@@ -112,12 +115,20 @@ def _discard(database_url: str, capture_id: uuid.UUID) -> None:
             cur.execute("truncate eod.me_balances_incoming")
 
 
-def _land(
-    database_url: str, business_date: date, capture_id: uuid.UUID, as_of: datetime, sequence: int
-) -> int:
-    """Replace D's capture with the staged one, in one transaction."""
-    with transaction(database_url) as conn, conn.cursor() as cur:
-        cur.execute("delete from eod.me_balances where business_date = %s", (business_date,))
+def _land_tentatively(
+    cur, business_date: date, capture_id: uuid.UUID, as_of: datetime, sequence: int
+) -> int | None:
+    """Replace D's capture with the staged one in `cur`'s transaction, not committed:
+    the rows landed, or None when the staged rows cannot land (a row twice, an amount
+    out of range), which validation then names.
+
+    A capture that lands has one row per (user, currency): eod.me_balances' primary
+    key holds it once D's earlier capture is gone, so validation need not group
+    millions of rows to look for duplicates.
+    """
+    cur.execute("delete from eod.me_balances where business_date = %s", (business_date,))
+    cur.execute("savepoint land")
+    try:
         cur.execute(
             """insert into eod.me_balances
                    (business_date, user_id, currency, total, locked, available, as_of, sequence)
@@ -126,8 +137,10 @@ def _land(
                where capture_id = %s""",
             (business_date, as_of, sequence, str(capture_id)),
         )
-        landed = cur.rowcount
-    return landed
+    except (errors.UniqueViolation, errors.NumericValueOutOfRange):
+        cur.execute("rollback to savepoint land")
+        return None
+    return cur.rowcount
 
 
 def capture_registry(database_url: str, business_date: date, settings: Settings) -> dict[str, Any]:
@@ -150,10 +163,20 @@ def capture_registry(database_url: str, business_date: date, settings: Settings)
         with stream:
             (as_of, sequence), _ = _stage(database_url, stream, source, capture_id, end)
         mark = lap("stream_s", started)
-        validation = validate_registry(database_url, business_date, capture_id, settings.state_dir)
-        mark = lap("validate_s", mark)
-        landed = _land(database_url, business_date, capture_id, as_of, sequence)
-        lap("land_s", mark)
+        # Landed in a transaction that commits only once validation passed.
+        with transaction(database_url) as conn, conn.cursor() as cur:
+            landed = _land_tentatively(cur, business_date, capture_id, as_of, sequence)
+            mark = lap("land_s", mark)
+            validation = validate_registry(
+                database_url,
+                business_date,
+                capture_id,
+                settings.state_dir,
+                unique_by_key=landed is not None,
+            )
+            if landed is None:  # validation passed what could not land: never silently
+                raise InputError(f"registry for {business_date} passed validation but cannot land")
+        lap("validate_s", mark)
     finally:
         _discard(database_url, capture_id)
     summary = {
