@@ -42,9 +42,8 @@ AGGREGATES = {
         group by user_id, currency""",
     "engine_against_ledger": """
         select count(*)
-        from eod.me_balances me
-        full outer join floor_ledger l using (user_id, currency)
-        where me.business_date = %(day)s or me.business_date is null""",
+        from (select * from eod.me_balances where business_date = %(day)s) me
+        full outer join floor_ledger l using (user_id, currency)""",
 }
 
 SAME_OUTPUTS = {

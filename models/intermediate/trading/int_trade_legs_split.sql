@@ -1,4 +1,5 @@
 -- depends_on: {{ ref('stg_exchange__mark_prices') }}
+-- depends_on: {{ ref('int_business_dates_windowed') }}
 {{ config(materialized='table', unlogged=true, post_hook='analyze {{ this }}') }}
 
 {#- One row per (trade, role): the maker's and the taker's side of every trade of D,
@@ -10,12 +11,12 @@
 {%- set cutover = env_var('EOD_CUTOVER', '00:00 UTC') -%}
 {%- set first = is_first_close(business_date) -%}
 
-with
+{#- The window's bounds are written into the query rather than joined from
+    int_business_dates_windowed: only then can Postgres read D's trades through the
+    executed_at index instead of scanning every trade ever made. -#}
+{%- set window = business_date_window(business_date, cutover) %}
 
-windows as (
-    select * from {{ ref('int_business_dates_windowed') }}
-    where business_date = {{ business_date }}
-),
+with
 
 marks as (
     select * from {{ ref('int_mark_prices_resolved') }}
@@ -24,11 +25,10 @@ marks as (
 trades as (
     select trades.*
     from {{ ref('stg_exchange__trades') }} as trades
-    cross join windows
     where
-        trades.executed_at < windows.window_end
+        trades.executed_at < {{ window.end }}
         -- all history on the first close, D's window otherwise
-        and trades.executed_at >= {{ "'-infinity'::timestamptz" if first else 'windows.window_start' }}
+        and trades.executed_at >= {{ "'-infinity'::timestamptz" if first else window.start }}
 ),
 
 legs as (

@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('int_business_dates_windowed') }}
 {{
     config(
         materialized='incremental',
@@ -7,16 +8,42 @@
     )
 }}
 
-{#- Fee tier per user from the 30-day volume (D-29..D, summed from the daily volume
-    rows): the highest tier of the fee schedule whose threshold the volume reaches,
-    effective the next day. Users with no volume in the 30 days have no row. -#}
+{#- Fee tier per user from the 30-day volume (D-29..D of the daily volume rows): the
+    highest tier of the fee schedule whose threshold the volume reaches, effective the
+    next day. Users with no volume in the 30 days have no row. The window rolls: D-1's
+    30-day volume plus D's volume minus D-30's, so a day reads two days of volumes
+    rather than thirty; the first date ever closed sums its backfilled window instead.
+    Sums of numeric are exact, so both ways give the same figures. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
+{%- set rolls = is_incremental() and not is_first_close(business_date) -%}
 
 with
 
 volumes as (
-    select * from {{ ref('int_user_volumes_aggregated') }}
-    where business_date between {{ business_date }} - 29 and {{ business_date }}
+    select
+        business_date,
+        user_id,
+        volume_usdt
+    from {{ ref('int_user_volumes_aggregated') }}
+    {%- if rolls %}
+        where business_date = {{ business_date }}
+        union all
+        select
+            business_date,
+            user_id,
+            -volume_usdt
+        from {{ ref('int_user_volumes_aggregated') }}
+        where business_date = {{ business_date }} - 30
+        union all
+        select
+            business_date,
+            user_id,
+            volume_30d
+        from {{ this }}
+        where business_date = {{ business_date }} - 1
+    {%- else %}
+        where business_date between {{ business_date }} - 29 and {{ business_date }}
+    {%- endif %}
 ),
 
 schedule as (
