@@ -122,19 +122,26 @@ def _run_child(day: date, env: dict[str, str]) -> dict:
     return figures
 
 
-def _step_times(url: str, day: date) -> list[tuple[str, float]]:
+def _step_times(url: str, day: date) -> list[tuple[str, float, float, float]]:
+    """(step, seconds, started, finished) of D's steps, times as epoch seconds."""
     conn = connect(url)
     try:
         with conn, conn.cursor() as cur:
             cur.execute(
                 """select step_name,
-                          extract(epoch from finished_at - started_at)::numeric(12, 2)
+                          extract(epoch from finished_at - started_at)::numeric(12, 2),
+                          extract(epoch from started_at), extract(epoch from finished_at)
                    from eod.eod_runs where business_date = %s order by started_at""",
                 (day,),
             )
-            return [(s, float(t)) for s, t in cur.fetchall()]
+            return [(s, float(t), float(a), float(b)) for s, t, a, b in cur.fetchall()]
     finally:
         conn.close()
+
+
+def _step_peak(samples: list[list[float]], started: float, finished: float) -> str:
+    inside = [mib for at, mib in samples if started <= at <= finished]
+    return f"{max(inside):8,.0f} MiB" if inside else ""
 
 
 def bench_close(
@@ -213,9 +220,11 @@ def bench_close(
             f"\nclose of {last} (exit {measured['exit_code']}"
             f"{', ' + measured['error'] if measured['error'] else ''})"
         )
-        for step, seconds in steps:
-            print(f"  {step:<22} {seconds:9.2f}s")
-        in_steps = sum(s for _, s in steps)
+        samples = measured.get("rss_samples") or []
+        print(f"  {'step':<22} {'seconds':>10} {'peak resident':>14}")
+        for step, seconds, began, ended in steps:
+            print(f"  {step:<22} {seconds:9.2f}s {_step_peak(samples, began, ended):>14}")
+        in_steps = sum(s for _, s, _, _ in steps)
         floor_total = sum(floor.values())
         print(f"  {'steps total':<22} {in_steps:9.2f}s")
         print(
@@ -234,7 +243,7 @@ def bench_close(
             f"\nsteps / floor {in_steps / floor_total:.2f}; close {measured['wall_s']:.1f}s "
             f"against the target 2 x floor + 30 s = {budget:.1f}s"
         )
-        por = dict(steps).get("proof_of_reserves")
+        por = {step: seconds for step, seconds, _, _ in steps}.get("proof_of_reserves")
         if por is not None:
             print(f"proof-of-reserves trees (all currencies): {por:.1f}s (target < 60)")
         return 0
