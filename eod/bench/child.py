@@ -1,7 +1,7 @@
 """Run one close in this process and report its own peak memory.
 
 `python -m eod.bench.child D OUT.json` closes D through the flow and writes the exit
-code and the process's peak resident set (ru_maxrss) to OUT.json. Prefect's ephemeral
+code and the process's peak resident set (VmHWM) to OUT.json. Prefect's ephemeral
 API server runs in a process of its own and is not counted: the figure is the flow's.
 A sampler also records the resident set every 100 ms with its wall-clock time, so the
 bench can tell which step reached the peak.
