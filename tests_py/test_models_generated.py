@@ -92,7 +92,7 @@ def test_clean_days_build_and_rebuild_identically(db_url, tmp_path):
 def assert_floor_agrees(url: str, day: date) -> None:
     """The benchmark's hand-written same-outputs floor is a second implementation of
     the day's marts: its figures must be theirs."""
-    from eod.bench.models_floor import SAME_OUTPUTS
+    from eod.bench.floors import SAME_OUTPUTS
     from eod.db import connect
 
     start, end = Cutover.parse("00:00 UTC").window(day)

@@ -26,6 +26,7 @@ from datetime import date
 
 import psycopg2
 
+from eod.bench.floors import CLOSE, timed
 from eod.config import PROJECT_DIR
 from eod.db import connect, with_database
 
@@ -59,51 +60,6 @@ cross join lateral (values
     (null::bigint, 'house:fee_revenue', j.currency, j.fees)
 ) as legs(leg_user, account, currency_, amount)
 """
-
-# The day's work written by hand, as one would with no framework: land the registry,
-# aggregate the day's fills, move the ledger balances, compare, sum custody, hash and
-# sort the proof-of-reserves leaves.
-FLOOR_STEPS = {
-    "capture": """create temp table f_registry as
-        select * from sim.me_registry where business_date = %(day)s""",
-    "fees_and_volumes": """create temp table f_fees as
-        select user_id, fee_currency, sum(fee) as fees, sum(volume) as volume, count(*) as n
-        from (select maker_user_id as user_id, fee_currency, maker_fee as fee,
-                     qty * price as volume
-              from exchange.trades where executed_at >= %(start)s and executed_at < %(end)s
-              union all
-              select taker_user_id, fee_currency, taker_fee, qty * price
-              from exchange.trades where executed_at >= %(start)s and executed_at < %(end)s) l
-        group by 1, 2""",
-    "ledger_movements": """create temp table f_ledger as
-        select user_id, currency, sum(amount) as movement from exchange.ledger_entries
-        where business_date = %(day)s and account = 'user' group by 1, 2""",
-    "recon": """select count(*) from f_registry r
-        full join f_ledger l using (user_id, currency)""",
-    "custody": """select currency, sum(balance_units) from eod.custody_balances
-        where business_date = %(day)s group by 1""",
-    "por_leaves": """select count(*) from (
-        select encode(sha256(convert_to('leaf|' || user_id || '|' || currency || '|' ||
-               trunc(greatest(total, 0) * 1e8)::text, 'UTF8')), 'hex') as h
-        from f_registry order by 1) s""",
-}
-
-
-def _timed_floor(url: str, day: date, cutover) -> dict[str, float]:
-    start, end = cutover.window(day)
-    params = {"day": day, "start": start, "end": end}
-    conn = connect(url)
-    times = {}
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("set local work_mem = '256MB'")
-            for name, query in FLOOR_STEPS.items():
-                t0 = time.perf_counter()
-                cur.execute(query, params)
-                times[name] = round(time.perf_counter() - t0, 2)
-    finally:
-        conn.close()
-    return times
 
 
 def _run_child(day: date, env: dict[str, str]) -> dict:
@@ -214,7 +170,7 @@ def bench_close(
         finally:
             sims.stop()
             pager.stop()
-        floor = _timed_floor(url, last, cutover)
+        floor = timed(url, last, cutover, CLOSE)
         steps = _step_times(url, last)
         print(
             f"\nclose of {last} (exit {measured['exit_code']}"

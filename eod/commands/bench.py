@@ -7,7 +7,7 @@ Generates an exchange (by default about 200k users and 500k trades a day over 30
 days) in a database of its own, closes every day in order with `dbt build` (each day
 needs the previous day's state), and prints the build time of day 1 and of the last
 day, their ratio, and two hand-written SQL floors for the last day (see
-eod.bench.models_floor): the minimal aggregate queries over that day's trades and
+eod.bench.floors): the minimal aggregate queries over that day's trades and
 ledger, and the least SQL computing the same outputs as the marts. Targets:
 last/first at most 1.2; build at most twice the floor (the floors have none of dbt's
 fixed per-node overhead, its tests or its persistence).
@@ -148,11 +148,12 @@ def _bench_models(args) -> int:
         with conn:
             copy_simulated_captures(conn)
             store_por_key(conn, secrets.token_hex(32))
-        # statistics as a running exchange's autovacuum keeps them: freshly loaded
-        # tables have none, and the planner would guess a few rows for millions
+        # statistics as a running exchange's autovacuum keeps them: `eod generate`
+        # analysed what it loaded, the copied captures have none yet, and the planner
+        # would guess a few rows for millions
         conn.autocommit = True
         with conn.cursor() as cur:
-            cur.execute("analyze")
+            cur.execute("analyze eod.me_balances, eod.custody_balances, eod.onchain_staking")
         conn.close()
         print(
             f"generated {args.users} users, {args.trades_per_day} trades/day, "
@@ -171,7 +172,7 @@ def _bench_models(args) -> int:
                 f"  {day}  dbt build {wall:7.2f}s  models {model_s:7.2f}s  "
                 f"{'ok' if ok else 'breaks or errors'}"
             )
-        from eod.bench.models_floor import AGGREGATES, SAME_OUTPUTS, timed
+        from eod.bench.floors import AGGREGATES, SAME_OUTPUTS, timed
 
         last_day, cutover = opts.dates[-1], ctx.settings.cutover
         floors = {

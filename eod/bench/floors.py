@@ -1,7 +1,7 @@
-"""Hand-written SQL floors for a day's EOD models, timed step by step.
+"""Hand-written SQL floors for a day's work, timed step by step.
 
-Two floors, both plain SQL into temporary tables, with none of dbt's per-node work,
-tests or persistence:
+The models bench (`eod bench models`) has two floors, both plain SQL into temporary
+tables, with none of dbt's per-node work, tests or persistence:
 
 - `AGGREGATES`: the minimal aggregate queries over the day's trades and ledger
   (fees and volumes, ledger movements, engine against ledger).
@@ -12,6 +12,8 @@ tests or persistence:
   their leaf hashes, and the engine/ledger comparison.
 
 Both need D-1 to have been built (they read the carried state the models wrote).
+The close bench (`eod bench close`) times `CLOSE`: the aggregates plus landing the
+registry, summing custody and hashing and sorting the proof-of-reserves leaves.
 """
 
 from __future__ import annotations
@@ -171,6 +173,29 @@ SAME_OUTPUTS = {
         from s_snapshots s
         full join s_ledger l using (user_id, currency)
         where coalesce(s.total, 0) <> coalesce(l.balance, 0)""",
+}
+
+
+# The close's work written by hand, as one would with no framework: land the registry,
+# aggregate the day's fills, move the ledger balances, compare, sum custody, hash and
+# sort the proof-of-reserves leaves.
+CLOSE = {
+    "capture": """
+        create temporary table floor_registry as
+        select * from sim.me_registry where business_date = %(day)s""",
+    "fees_and_volumes": AGGREGATES["fees_and_volumes"],
+    "ledger_movements": AGGREGATES["ledger_movements"],
+    "recon": """
+        select count(*) from floor_registry
+        full join floor_ledger using (user_id, currency)""",
+    "custody": """
+        select currency, sum(balance_units) from eod.custody_balances
+        where business_date = %(day)s group by 1""",
+    "por_leaves": """
+        select count(*) from (
+            select encode(sha256(convert_to('leaf|' || user_id || '|' || currency || '|'
+                   || trunc(greatest(total, 0) * 1e8)::text, 'UTF8')), 'hex') as h
+            from floor_registry order by 1) s""",
 }
 
 
