@@ -115,8 +115,8 @@ def assert_floor_agrees(url: str, day: date) -> None:
         ),
         (
             "select user_id, currency, balance from s_ledger",
-            "select user_id, currency, ledger_balance"
-            " from intermediate.int_ledger_balances_carried",
+            "select user_id, currency, ledger_total from (select * from"
+            " intermediate.int_me_ledger_compared where ledger_total <> 0) as carried",
         ),
     ]
     conn = connect(url)

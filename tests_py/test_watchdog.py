@@ -32,7 +32,7 @@ def test_blocking_step_times_out_and_its_query_is_cancelled(db_url):
             step="capture_registry",
         )
     assert time.monotonic() - started < 20
-    name = step_application_name("2026-11-02", "capture_registry")
+    name = step_application_name("capture_registry")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with psycopg2.connect(db_url) as conn, conn.cursor() as cur:

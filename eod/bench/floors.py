@@ -140,9 +140,9 @@ SAME_OUTPUTS = {
         create temporary table s_ledger as
         select user_id, currency, sum(amount) as balance
         from (
-            select user_id, currency, ledger_balance as amount
-            from intermediate.int_ledger_balances_carried
-            where business_date = %(day)s::date - 1
+            select user_id, currency, ledger_total as amount
+            from intermediate.int_me_ledger_compared
+            where business_date = %(day)s::date - 1 and ledger_total <> 0
             union all
             select user_id, currency, amount from exchange.ledger_entries
             where business_date = %(day)s and account = 'user'

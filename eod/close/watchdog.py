@@ -23,8 +23,12 @@ class StepTimeout(EodError):
     """A step ran past EOD_STEP_TIMEOUT_S."""
 
 
-def step_application_name(business_date, step: str) -> str:
-    return f"eod-step {business_date} {step}"
+def step_application_name(step: str) -> str:
+    """The application_name of a step's connections. It leaves out the date: dbt hashes
+    its profile, application_name included, to decide whether the parsed project can
+    be reused, and a name that changed every day would re-parse it in every close. One
+    leader closes one date at a time per database, so the step names the backends."""
+    return f"eod-step {step}"
 
 
 def cancel_step_queries(database_url: str, application_name: str) -> int:
@@ -33,7 +37,8 @@ def cancel_step_queries(database_url: str, application_name: str) -> int:
         with conn.cursor() as cur:
             cur.execute(
                 """select count(pg_terminate_backend(pid)) from pg_stat_activity
-                   where application_name = %s and pid <> pg_backend_pid()""",
+                   where application_name = %s and datname = current_database()
+                     and pid <> pg_backend_pid()""",
                 (application_name,),
             )
             return cur.fetchone()[0]
@@ -44,7 +49,7 @@ def cancel_step_queries(database_url: str, application_name: str) -> int:
 def run_with_timeout(
     fn: Callable[[], T], *, timeout_s: float, database_url: str, business_date, step: str
 ) -> T:
-    name = step_application_name(business_date, step)
+    name = step_application_name(step)
     box: dict[str, object] = {}
     # The worker runs in a copy of this context so Prefect (and dbt's per-node tasks)
     # still see the flow run it belongs to.

@@ -1,8 +1,33 @@
-{{ config(materialized='table', unlogged=true) }}
+-- depends_on: {{ ref('int_business_dates_windowed') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        full_refresh=false,
+        indexes=[{'columns': ['business_date']}],
+        pre_hook="{{ delete_business_dates() }}",
+    )
+}}
 
-{#- Every (user, currency) on either side at the end of D: the matching engine's
-    captured total against the ledger balance; a side that has no row counts as 0. -#}
+{#- Every (user, currency) on either side of the engine/ledger reconciliation at the
+    end of D: the matching engine's captured total against the ledger balance, a side
+    that has no row counting as 0.
+
+    The ledger balance is counted as the reconciliations count it: the `user` entries
+    with business_date <= D, with D's fee journal counted once (from fct_fee_journal,
+    whether or not it is posted yet). It is carried: D-1's ledger_total of this model
+    plus D's net movements (int_ledger_movements_daily) plus D's fee journal; only
+    the first date ever closed sums the ledger's history. The balances and the
+    comparison are one model so that the day's millions of balances are written once.
+    The three inputs hold one row per (user, currency) each, so they are joined
+    rather than grouped. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
+{%- set first = is_first_close(business_date) -%}
+{%- if execute and not first and not is_incremental() -%}
+    {{ exceptions.raise_compiler_error(
+        "int_me_ledger_compared has no state before " ~ business_date ~ ": close the first date again"
+    ) }}
+{%- endif -%}
 
 with
 
@@ -15,32 +40,68 @@ engine as (
     where business_date = {{ business_date }}
 ),
 
-ledger as (
+daily_movements as (
     select
         user_id,
         currency,
-        ledger_balance
-    from {{ ref('int_ledger_balances_carried') }}
-    where business_date = {{ business_date }}
+        movement
+    from {{ ref('int_ledger_movements_daily') }}
 ),
 
-compared as (
+fee_journal as (
     select
-        {{ business_date }} as business_date,
-        coalesce(engine.user_id, ledger.user_id) as user_id,
-        coalesce(engine.currency, ledger.currency) as currency,
-        coalesce(engine.total, 0) as me_total,
-        coalesce(ledger.ledger_balance, 0) as ledger_total
-    from engine
-    full outer join ledger
-        on engine.user_id = ledger.user_id and engine.currency = ledger.currency
+        user_id,
+        currency,
+        amount
+    from {{ ref('fct_fee_journal') }}
+    where business_date = {{ business_date }} and account = 'user'
+),
+
+carried as (
+    {%- if first %}
+        select
+            null::bigint as user_id,
+            null::text as currency,
+            null::numeric as ledger_total
+        where false
+    {%- else %}
+        select
+            user_id,
+            currency,
+            ledger_total
+        from {{ this }}
+        where business_date = {{ business_date }} - 1 and ledger_total <> 0
+    {%- endif %}
+),
+
+moved as (
+    select
+        coalesce(carried.user_id, daily_movements.user_id) as user_id,
+        coalesce(carried.currency, daily_movements.currency) as currency,
+        coalesce(carried.ledger_total, 0) + coalesce(daily_movements.movement, 0) as amount
+    from carried
+    full outer join daily_movements
+        on carried.user_id = daily_movements.user_id and carried.currency = daily_movements.currency
+),
+
+ledger as (
+    select
+        coalesce(moved.user_id, fee_journal.user_id) as user_id,
+        coalesce(moved.currency, fee_journal.currency) as currency,
+        coalesce(moved.amount, 0) + coalesce(fee_journal.amount, 0) as ledger_total
+    from moved
+    full outer join fee_journal
+        on moved.user_id = fee_journal.user_id and moved.currency = fee_journal.currency
 )
 
 select
-    business_date,
-    user_id,
-    currency,
-    me_total,
-    ledger_total,
-    me_total - ledger_total as difference
-from compared
+    {{ business_date }} as business_date,
+    coalesce(engine.user_id, ledger.user_id) as user_id,
+    coalesce(engine.currency, ledger.currency) as currency,
+    coalesce(engine.total, 0) as me_total,
+    coalesce(ledger.ledger_total, 0) as ledger_total
+from engine
+full outer join ledger
+    on engine.user_id = ledger.user_id and engine.currency = ledger.currency
+-- a pair that is zero on both sides (a balance moved back to zero) is not an item
+where engine.user_id is not null or ledger.ledger_total <> 0

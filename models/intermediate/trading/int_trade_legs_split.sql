@@ -43,7 +43,8 @@ legs as (
         qty,
         price,
         maker_fee as fee,
-        fee_currency
+        fee_currency,
+        true as counts_as_trade
     from trades
 
     union all
@@ -59,7 +60,9 @@ legs as (
         qty,
         price,
         taker_fee as fee,
-        fee_currency
+        fee_currency,
+        -- a self-trade is one trade for the user: its maker leg counts it
+        taker_user_id <> maker_user_id as counts_as_trade
     from trades
 ),
 
@@ -120,5 +123,6 @@ select
     qty * price * quote_mark_price as volume_usdt,
     base_previous_mark_price,
     fee,
-    fee_currency
+    fee_currency,
+    counts_as_trade
 from priced

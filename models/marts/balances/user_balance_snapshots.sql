@@ -23,7 +23,11 @@ balances as (
 ),
 
 currencies as (
-    select * from {{ ref('stg_exchange__currencies') }}
+    select
+        currency,
+        -- once per currency, not once per balance: numeric power is costly
+        power(10::numeric, decimals) as base_units_per_unit
+    from {{ ref('stg_exchange__currencies') }}
 ),
 
 leaves as (
@@ -34,7 +38,7 @@ leaves as (
         balances.total,
         balances.locked,
         balances.available,
-        trunc(greatest(balances.total, 0) * power(10::numeric, currencies.decimals)) as units
+        trunc(greatest(balances.total, 0) * currencies.base_units_per_unit) as units
     from balances
     inner join currencies on balances.currency = currencies.currency
 ),

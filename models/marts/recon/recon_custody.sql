@@ -22,8 +22,8 @@ currencies as (
 liabilities as (
     select
         currency,
-        sum(ledger_balance) as liabilities
-    from {{ ref('int_ledger_balances_carried') }}
+        sum(ledger_total) as liabilities
+    from {{ ref('int_me_ledger_compared') }}
     where business_date = {{ business_date }}
     group by currency
 ),

@@ -25,6 +25,6 @@ select
     currency,
     me_total,
     ledger_total,
-    difference
+    me_total - ledger_total as difference
 from compared
-where difference <> 0
+where me_total <> ledger_total

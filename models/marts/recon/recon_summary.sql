@@ -16,7 +16,7 @@ me_ledger as (
     select
         'me_ledger' as check_name,
         count(*) as items_checked,
-        count(*) filter (where difference <> 0) as breaks
+        count(*) filter (where me_total <> ledger_total) as breaks
     from {{ ref('int_me_ledger_compared') }}
     where business_date = {{ business_date }}
 ),
