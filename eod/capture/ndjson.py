@@ -1,15 +1,20 @@
-"""Reading the matching engine's NDJSON registry one line at a time.
+"""Reading the matching engine's NDJSON registry, streamed in blocks of whole lines.
 
 Amounts must be JSON strings holding a plain decimal (`"1.5"`, `"-0.25"`, `"7"`):
 the contract sends decimal strings, and a JSON number (`1.5`, `1e-5`) has already
 been through a binary float in most producers, so it is refused rather than guessed
 at. Negative amounts parse here and are refused by validation, which counts them.
-Blank lines are ignored. Line numbers count from 1 (the header).
+Blank lines are ignored. Line numbers count from 1 (the header), blank lines included.
+
+A block whose every line has the exact shape the engine writes is turned into COPY
+text by a few C-level calls; any other block goes line by line through `parse_row`,
+which decides what a line means and names its fault.
 """
 
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import re
 import uuid
@@ -90,28 +95,56 @@ def parse_row(line_no: int, raw: bytes) -> tuple[int, str, str, str, str]:
     return user_id, currency, amounts[0], amounts[1], amounts[2]
 
 
-def iter_lines(stream, block: int = 1 << 16) -> Iterator[bytes]:
-    """Lines of a binary stream read in blocks.
+def numbered_blocks(stream, source: str, block: int = 1 << 16) -> Iterator[tuple[int, bytes]]:
+    """The stream's lines in blocks of whole lines, each with the number of its first line.
 
-    A body cut before its Content-Length or its last chunk must fail, never pass for
-    the end of a (short) registry: a cut chunked body raises IncompleteRead, and a
-    length-framed one leaves unread bytes announced.
+    Every block ends with a newline (a last line without one is given one), so no line
+    spans two blocks. A read that breaks off is a ServiceError: a body cut before its
+    Content-Length or its last chunk must fail, never pass for the end of a (short)
+    registry. A cut chunked body raises IncompleteRead, and a length-framed one leaves
+    unread bytes announced.
     """
     read = getattr(stream, "read1", stream.read)  # what has arrived, without waiting for more
+    line_no = 1
     pending = b""
     while True:
-        data = read(block)
-        if not data:
-            missing = getattr(stream, "length", None)  # an HTTP body's unread bytes
+        try:
+            data = read(block)
+            missing = not data and getattr(stream, "length", None)  # an HTTP body's unread bytes
             if missing:
                 raise ConnectionError(f"{missing} bytes of the announced length never came")
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
+            raise ServiceError(
+                f"registry stream from {source} broke off after line {line_no - 1}: {exc}"
+            ) from None
+        if not data:
             break
-        pending += data
-        lines = pending.split(b"\n")
-        pending = lines.pop()
-        yield from lines
+        end = data.rfind(b"\n") + 1
+        if not end:
+            pending += data
+            continue
+        lines, pending = pending + data[:end], data[end:]
+        yield line_no, lines
+        line_no += lines.count(b"\n")
     if pending:
-        yield pending
+        yield line_no, pending + b"\n"
+
+
+def split_header(
+    blocks: Iterable[tuple[int, bytes]],
+) -> tuple[bytes | None, Iterator[tuple[int, bytes]]]:
+    """The first non-blank line (None if there is none), and the blocks of the lines after it."""
+    blocks = iter(blocks)
+    for line_no, data in blocks:
+        start = 0
+        while start < len(data):
+            end = data.index(b"\n", start)
+            if data[start:end].strip():
+                rest = (line_no + 1, data[end + 1 :])
+                return data[start:end], itertools.chain([rest], blocks)
+            start = end + 1
+            line_no += 1
+    return None, blocks
 
 
 _USER_ID_LIMIT = 10**18
@@ -126,10 +159,12 @@ def _fast_row(line_no: int, raw: bytes) -> str:
     """A valid balance line as its COPY text (`user_id, currency, amounts`, tab-separated),
     in few steps; any other line goes to parse_row, which names its fault.
 
-    Millions of lines go through here, so the valid case is checked in one expression
-    and the messages are only built (by parse_row) for a line that fails it. orjson
-    accepts strictly less than the standard library's parser (no NaN, no integers
-    past 64 bits), so whatever it lets through parse_row would accept as the same row.
+    Every line of a block that is not all canonical comes here (a registry with CRLF
+    endings or other spacing: millions of lines), so the valid case is checked in one
+    expression and the messages are only built (by parse_row) for a line that fails
+    it. orjson accepts strictly less than the standard library's parser (no NaN, no
+    integers past 64 bits), so whatever it lets through parse_row would accept as the
+    same row.
     """
     try:
         row = _loads(raw)
@@ -152,22 +187,25 @@ def _fast_row(line_no: int, raw: bytes) -> str:
     return "\t".join(map(str, parse_row(line_no, raw)))
 
 
-def numbered_lines(lines: Iterable[bytes], source: str) -> Iterator[tuple[int, bytes]]:
-    """Non-blank lines with their line numbers; a read that breaks off is a ServiceError."""
-    line_no = 0
-    iterator = iter(lines)
-    while True:
-        try:
-            raw = next(iterator)
-        except StopIteration:
-            return
-        except (TimeoutError, OSError, http.client.HTTPException) as exc:
-            raise ServiceError(
-                f"registry stream from {source} broke off after line {line_no}: {exc}"
-            ) from None
-        line_no += 1
-        if raw.strip():
-            yield line_no, raw
+# A balance line exactly as the engine writes it (`_LINES_SQL` in eod/simulators/registry.py),
+# one per match, its fields captured. Whatever it matches parse_row reads as the same
+# fields, as the same text: the values hold no JSON escape, the user id is written the way
+# str() writes the integer (no leading zero, no -0, fewer than 19 digits), and the currency
+# and the amounts are the patterns parse_row checks. `^` and the final newline make a match
+# cover one whole line, so a block is canonical when it has one match per line.
+_QUOTED_AMOUNT = f'"({_AMOUNT.pattern})"'.encode()
+_CANONICAL_LINE = re.compile(
+    rb'^\{"user_id": (0|-?[1-9][0-9]{0,17}), "currency": "('
+    + _CURRENCY.pattern.encode()
+    + rb')", "total": '
+    + _QUOTED_AMOUNT
+    + rb', "locked": '
+    + _QUOTED_AMOUNT
+    + rb', "available": '
+    + _QUOTED_AMOUNT
+    + rb"\}\n",
+    re.MULTILINE,
+)
 
 
 class CopySource:
@@ -177,25 +215,34 @@ class CopySource:
     because psycopg2 replaces it by its own QueryCanceled.
     """
 
-    def __init__(self, lines: Iterator[tuple[int, bytes]], capture_id: uuid.UUID) -> None:
-        self._lines = lines
+    def __init__(self, blocks: Iterable[tuple[int, bytes]], capture_id: uuid.UUID) -> None:
+        self._blocks = iter(blocks)
         self._prefix = f"{capture_id}\t"
+        # A row's start with a slot for its line number: a canonical line holds no `%`.
+        self._numbered = f"{capture_id}\t%d\t".encode()
         self._buffer = ""
         self.rows = 0
         self.error: BaseException | None = None
 
-    def _next_chunk(self, size: int) -> str:
-        parts: list[str] = []
-        append = parts.append
+    def _copy_text(self, line_no: int, data: bytes) -> str:
+        """The COPY rows of a block of whole lines, the first of them line `line_no`."""
+        # A registry of another shape (CRLF endings, other spacing) fails on a block's
+        # first line, and is then spared a search through the whole block.
+        fields = _CANONICAL_LINE.findall(data) if _CANONICAL_LINE.match(data) else ()
+        count = len(fields)
+        if count and count == data.count(b"\n"):
+            # Every line canonical, so none blank: the lines are numbered from line_no on,
+            # all in one formatting.
+            numbered = self._numbered
+            text = numbered + (b"\n" + numbered).join(map(b"\t".join, fields)) + b"\n"
+            self.rows += count
+            return (text % tuple(range(line_no, line_no + count))).decode("ascii")
+        parts = []
         prefix = self._prefix
-        fast_row = _fast_row
-        length = 0
-        for line_no, raw in self._lines:
-            part = f"{prefix}{line_no}\t{fast_row(line_no, raw)}\n"
-            append(part)
-            length += len(part)
-            if length >= size:
-                break
+        for raw in data.split(b"\n"):
+            if raw.strip():
+                parts.append(f"{prefix}{line_no}\t{_fast_row(line_no, raw)}\n")
+            line_no += 1
         self.rows += len(parts)
         return "".join(parts)
 
@@ -204,10 +251,10 @@ class CopySource:
             if size is None or size < 0:
                 size = 1 << 20
             while len(self._buffer) < size:
-                chunk = self._next_chunk(size)
-                if not chunk:
+                block = next(self._blocks, None)
+                if block is None:
                     break
-                self._buffer += chunk
+                self._buffer += self._copy_text(*block)
             out, self._buffer = self._buffer[:size], self._buffer[size:]
             return out
         except BaseException as exc:

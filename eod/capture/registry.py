@@ -21,7 +21,7 @@ from urllib.parse import quote, unquote, urlparse
 from psycopg2 import errors
 
 from eod.capture.http import open_url
-from eod.capture.ndjson import CopySource, iter_lines, numbered_lines, parse_header
+from eod.capture.ndjson import CopySource, numbered_blocks, parse_header, split_header
 from eod.config import Settings
 from eod.db import connect, transaction
 from eod.errors import ConfigError, InputError
@@ -59,12 +59,11 @@ def _open(me_url: str, business_date: date, as_of: datetime):
 
 def _stage(database_url: str, stream, source: str, capture_id: uuid.UUID, as_of: datetime):
     """Parse the header and COPY the balance lines into staging; commit; (header, rows)."""
-    lines = numbered_lines(iter_lines(stream), source)
-    first = next(lines, None)
+    first, blocks = split_header(numbered_blocks(stream, source))
     if first is None:
         raise InputError(f"registry from {source} is empty (no header line)")
-    header = parse_header(first[1], as_of)
-    copy = CopySource(lines, capture_id)
+    header = parse_header(first, as_of)
+    copy = CopySource(blocks, capture_id)
     conn = connect(database_url)
     try:
         with conn, conn.cursor() as cur:
