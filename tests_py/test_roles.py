@@ -83,3 +83,23 @@ def test_admin_adjusts_and_transitions(db_url):
         conn.commit()
     finally:
         conn.close()
+
+
+def test_runner_analyses_a_landed_capture_without_owning_it(db_url):
+    conn = _as(db_url, "eod_runner")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                """insert into eod.me_balances
+                   values ('2026-11-01', 1, 'BTC', 1, 0, 1, '2026-11-02T00:00:00Z', 1)"""
+            )
+            cur.execute("select eod.analyze_me_balances()")
+        conn.commit()
+    finally:
+        conn.close()
+    with psycopg2.connect(db_url) as admin, admin.cursor() as cur:
+        cur.execute(
+            """select reltuples from pg_class
+               where oid = 'eod.me_balances'::regclass"""
+        )
+        assert cur.fetchone() == (1.0,)

@@ -165,6 +165,11 @@ def capture_registry(database_url: str, business_date: date, settings: Settings)
         # Landed in a transaction that commits only once validation passed.
         with transaction(database_url) as conn, conn.cursor() as cur:
             landed = _land_tentatively(cur, business_date, capture_id, as_of, sequence)
+            if landed is not None:
+                # Statistics that know D's millions of rows, committed with them: the
+                # models read D's capture next, and planned on stale statistics they
+                # expect a few thousand rows and pick plans for that.
+                cur.execute("select eod.analyze_me_balances()")
             mark = lap("land_s", mark)
             validation = validate_registry(
                 database_url,

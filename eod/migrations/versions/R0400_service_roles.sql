@@ -47,6 +47,7 @@ grant insert, delete on eod.por_key to eod_runner;
 grant execute on function exchange.transition_account(bigint, exchange.account_status, text, text)
     to eod_runner;
 grant select, insert, delete on all tables in schema audit to eod_runner;
+grant execute on function eod.analyze_me_balances() to eod_runner;
 
 -- the AdminService
 grant usage on schema exchange, eod to eod_admin;
