@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from eod.db import connect
-from eod.por.build import stream_leaves
+from eod.por.leaves import stream_leaves
 from eod.por.tree import TreeBuilder
 
 _QUERY = """

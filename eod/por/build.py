@@ -1,118 +1,112 @@
 """Building, publishing and proving the proof of reserves from Postgres.
 
-The leaves are the rows of `marts.user_balance_snapshots` for (D, currency), their
-hashes computed in SQL from the nonces of `eod.por_nonces`; units are computed here the same way
-the model does (total in base units, negative counted as zero). Leaves are streamed
-through a server-side cursor in hash order (byte order: COLLATE "C"), so building a
-tree over millions of them holds a few dozen nodes in memory. A proof recomputes the
-tree the same way, following one leaf, instead of storing every level.
+Every currency's tree is built from its leaves (eod.por.leaves), in worker processes
+when there are several trees and CPUs (eod.por.workers), and the roots are published
+in one transaction. A proof recomputes one tree the same way, following one leaf,
+instead of storing every level.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
+
+import psycopg2.extensions
 
 from eod.db import connect, transaction
 from eod.errors import ConfigError, EodError, InputError
 from eod.por.encoding import leaf_hash, nonce
-from eod.por.tree import Root, TreeBuilder
+from eod.por.leaves import require_snapshots, sort_in_memory, tree_of
+from eod.por.tree import Root, merkle_root
+from eod.por.workers import TreeJob, build_in_workers, worker_count
 
 log = logging.getLogger(__name__)
 
-FETCH = 50_000  # rows per round trip of the server-side cursor
+# Counted before joining: the count alone can run as a parallel scan and aggregate.
+_LEAVES_PER_CURRENCY = """
+    select c.currency, coalesce(n.leaves, 0)
+    from exchange.currencies as c
+    left join (
+        select currency, count(*) as leaves from marts.user_balance_snapshots
+        where business_date = %s group by currency
+    ) as n on n.currency = c.currency
+    order by 2 desc, c.currency
+"""
 
-_LEAVES = """
-    select s.leaf_hash, trunc(greatest(s.total, 0) * power(10::numeric, c.decimals))::text,
-           s.user_id
-    from marts.user_balance_snapshots as s
-    inner join exchange.currencies as c on c.currency = s.currency
-    where s.business_date = %s and s.currency = %s
-    order by s.leaf_hash collate "C", s.user_id
+_PUBLISH = """
+    with custody as (
+        select sum(b.balance_units) / power(10::numeric, c.decimals) as balance
+        from eod.custody_balances as b
+        inner join exchange.currencies as c on c.currency = b.currency
+        where b.business_date = %(d)s and b.currency = %(c)s
+        group by c.decimals
+    )
+    insert into marts.proof_of_reserves
+        (business_date, currency, root_hash, root_sum, leaf_count,
+         custody_balance, reserve_ratio)
+    select %(d)s, %(c)s, %(h)s, %(s)s, %(n)s, custody.balance,
+           case when %(s)s = 0 then null
+                else custody.balance
+                     / (%(s)s / power(10::numeric, cur.decimals)) end
+    from exchange.currencies as cur
+    left join custody on true
+    where cur.currency = %(c)s
 """
 
 
-def stream_leaves(conn, query: str, params: tuple) -> Iterator[tuple[str, int, int]]:
-    """(leaf_hash, units, user_id) rows of `query` through a server-side cursor."""
-    with conn.cursor(name="por_leaves") as cur:
-        cur.itersize = FETCH
-        cur.execute(query, params)
-        for hash_, units, user_id in cur:
-            if hash_ is None:
-                raise EodError(f"user {user_id} has no leaf_hash ({params})")
-            yield hash_, int(units), user_id
-
-
-def _leaves(conn, business_date: date, currency: str) -> Iterator[tuple[str, int, int]]:
-    return stream_leaves(conn, _LEAVES, (business_date, currency))
-
-
-def _require_snapshots(conn) -> None:
-    with conn.cursor() as cur:
-        cur.execute("select to_regclass('marts.user_balance_snapshots') is not null")
-        if not cur.fetchone()[0]:
-            raise EodError(
-                "marts.user_balance_snapshots does not exist: build the marts (dbt) first"
-            )
-
-
-def tree_of(conn, business_date: date, currency: str, target_user: int | None = None):
-    """(root, builder) of (D, currency); builder.path is the target's path when given."""
-    builder = TreeBuilder()
-    found = target_user is None
-    for hash_, units, user_id in _leaves(conn, business_date, currency):
-        is_target = user_id == target_user
-        found = found or is_target
-        builder.push(hash_, units, is_target)
-    root = builder.finish()
-    if not found:
-        raise InputError(f"user {target_user} has no {currency} balance on {business_date}")
-    return root, builder
-
-
-def build_proof_of_reserves(database_url: str, business_date: date) -> dict[str, Any]:
-    """Build every currency's tree for D and replace D's rows of marts.proof_of_reserves."""
-    started = time.monotonic()
-    roots: dict[str, Root] = {}
+def _build_roots(
+    database_url: str, business_date: date, workers: int | None
+) -> tuple[dict[str, Root], int, float | None]:
+    """(root of every currency by currency, processes used, the worker processes' peak
+    MiB or None when the trees were built in this process)."""
     conn = connect(database_url)
+    # One snapshot for the counts and every tree, whichever process builds it.
+    conn.isolation_level = psycopg2.extensions.ISOLATION_LEVEL_REPEATABLE_READ
     try:
         with conn:
-            _require_snapshots(conn)
+            require_snapshots(conn)
             with conn.cursor() as cur:
-                # The sort of a large currency's leaves should stay in memory.
-                cur.execute("set local work_mem = '256MB'")
-                cur.execute("select currency from exchange.currencies order by currency")
-                currencies = [row[0] for row in cur.fetchall()]
-            for currency in currencies:
-                roots[currency], _ = tree_of(conn, business_date, currency)
+                sort_in_memory(cur)
+                cur.execute(_LEAVES_PER_CURRENCY, (business_date,))
+                sizes = cur.fetchall()  # largest first
+            # A currency without leaves is the empty tree: no scan, no worker.
+            roots = {currency: merkle_root([]) for currency, leaves in sizes if not leaves}
+            to_build = [currency for currency, leaves in sizes if leaves]
+            processes = worker_count(len(to_build), workers)
+            if processes == 1:
+                for currency in to_build:
+                    roots[currency], _ = tree_of(conn, business_date, currency)
+                return dict(sorted(roots.items())), 1, None
+            with conn.cursor() as cur:
+                cur.execute("select pg_export_snapshot(), current_setting('application_name')")
+                snapshot, application_name = cur.fetchone()
+            jobs = [TreeJob(database_url, snapshot, business_date, c) for c in to_build]
+            built = build_in_workers(jobs, processes, application_name)
     finally:
         conn.close()
+    roots.update((tree.currency, tree.root) for tree in built)
+    peaks = [tree.peak_mib for tree in built if tree.peak_mib is not None]
+    return dict(sorted(roots.items())), processes, max(peaks, default=None)
+
+
+def build_proof_of_reserves(
+    database_url: str, business_date: date, workers: int | None = None
+) -> dict[str, Any]:
+    """Build every currency's tree for D and replace D's rows of marts.proof_of_reserves.
+
+    `workers` forces the number of processes; by default it is EOD_POR_WORKERS or the
+    CPU count (see eod.por.workers.worker_count)."""
+    started = time.monotonic()
+    roots, processes, workers_peak_mib = _build_roots(database_url, business_date, workers)
     with transaction(database_url) as conn, conn.cursor() as cur:
         cur.execute(
             "delete from marts.proof_of_reserves where business_date = %s", (business_date,)
         )
         for currency, root in roots.items():
             cur.execute(
-                """with custody as (
-                       select sum(b.balance_units) / power(10::numeric, c.decimals) as balance
-                       from eod.custody_balances as b
-                       inner join exchange.currencies as c on c.currency = b.currency
-                       where b.business_date = %(d)s and b.currency = %(c)s
-                       group by c.decimals
-                   )
-                   insert into marts.proof_of_reserves
-                       (business_date, currency, root_hash, root_sum, leaf_count,
-                        custody_balance, reserve_ratio)
-                   select %(d)s, %(c)s, %(h)s, %(s)s, %(n)s, custody.balance,
-                          case when %(s)s = 0 then null
-                               else custody.balance
-                                    / (%(s)s / power(10::numeric, cur.decimals)) end
-                   from exchange.currencies as cur
-                   left join custody on true
-                   where cur.currency = %(c)s""",
+                _PUBLISH,
                 {
                     "d": business_date,
                     "c": currency,
@@ -127,6 +121,8 @@ def build_proof_of_reserves(database_url: str, business_date: date) -> dict[str,
             for c, r in roots.items()
         },
         "seconds": round(time.monotonic() - started, 3),
+        "workers": processes,
+        "workers_peak_mib": workers_peak_mib,
     }
     log.info("proof of reserves for %s: %s", business_date, summary)
     return summary
@@ -152,7 +148,7 @@ def prove(
     conn = connect(database_url)
     try:
         with conn:
-            _require_snapshots(conn)
+            require_snapshots(conn)
             published = published_root(conn, business_date, currency)
             if published is None:
                 raise InputError(
