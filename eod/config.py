@@ -78,7 +78,9 @@ class Settings:
             admin_token=_opt("EOD_ADMIN_TOKEN"),
             closure_cooling_off_days=_int("EOD_CLOSURE_COOLING_OFF_DAYS", 30),
             sanctions_action=action,
-            state_dir=Path(os.environ.get("EOD_STATE_DIR") or DEFAULT_STATE_DIR),
+            # absolute: dbt runs from the project root (a chdir) while a capture may be
+            # reading and writing here in another thread
+            state_dir=Path(os.environ.get("EOD_STATE_DIR") or DEFAULT_STATE_DIR).absolute(),
         )
 
     def require_real_close(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
+import contextvars
 from collections.abc import Iterator
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -13,19 +13,25 @@ import psycopg2.extensions
 from eod.errors import ServiceError
 
 # The application_name of new connections. The close sets it per step so that the
-# step watchdog can find (and cancel) every query a timed-out step left running.
-_application_name = "eod"
+# step watchdog can find (and cancel) every query a timed-out step left running. It
+# is per context (thread), because two steps may run side by side.
+_application_name: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "eod_application_name", default="eod"
+)
 
 
 def set_application_name(name: str) -> None:
-    global _application_name
-    _application_name = name
-    os.environ["PGAPPNAME"] = name  # connections libpq opens for us (dbt) carry it too
+    _application_name.set(name)
+
+
+def application_name() -> str:
+    """The application_name this context's new connections carry."""
+    return _application_name.get()
 
 
 def connect(url: str, *, application_name: str | None = None, autocommit: bool = False):
     """A psycopg2 connection, or a one-line ServiceError saying why not."""
-    application_name = application_name or _application_name
+    application_name = application_name or _application_name.get()
     try:
         conn = psycopg2.connect(url, application_name=application_name, connect_timeout=10)
     except psycopg2.OperationalError as exc:

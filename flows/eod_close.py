@@ -3,8 +3,12 @@
 For each date to close, oldest first, the steps run in this order, each recorded in
 `eod.eod_runs` and skipped when already succeeded for that date:
 
-    capture_registry, capture_custody, capture_staking   (validated before they land)
-    dbt_build              marts of D; reconciliation tests tell breaks from errors
+    capture_registry       the engine's registry, validated before it lands; alongside
+      dbt_build_trading    it, the marts that do not read the captures (trades, fees,
+                           tiers, cost and P&L, staking, the journals)
+    capture_custody, capture_staking                     (validated before they land)
+    dbt_build              the rest of D's marts, from the captures: snapshots and the
+                           reconciliations, whose tests tell breaks from errors
     post_fee_journal       D's fee journal into the ledger (idempotent)
     reconcile              suspend users with a ledger break (FSM, actor eod); page
     post_staking_payouts   payouts of D, dated by the posting instant
@@ -13,11 +17,14 @@ For each date to close, oldest first, the steps run in this order, each recorded
     close                  eod.close.completed; the outbox is relayed to NATS
 
 A step that fails or runs past EOD_STEP_TIMEOUT_S is recorded as failed, pages
-on-call, and stops the close: later steps and later dates do not run.
+on-call, and stops the close: later steps and later dates do not run (a step running
+alongside it finishes and is recorded first).
 """
 
 from __future__ import annotations
 
+import contextvars
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 from prefect import flow, get_run_logger
@@ -30,17 +37,21 @@ from flows import tasks
 from flows.calendar import dates_to_close
 from flows.resources import CloseResources
 
-STEPS = (
-    ("capture_registry", tasks.capture_registry),
-    ("capture_custody", tasks.capture_custody),
-    ("capture_staking", tasks.capture_staking),
-    ("dbt_build", tasks.dbt_build),
-    ("post_fee_journal", tasks.post_fee_journal),
-    ("reconcile", tasks.reconcile),
-    ("post_staking_payouts", tasks.post_staking_payouts),
-    ("proof_of_reserves", tasks.proof_of_reserves),
-    ("finalise_closures", tasks.finalise_closures),
-    ("close", tasks.complete_close),
+# Stages in order; the steps of one stage run side by side. Streaming the registry
+# is mostly waiting on the engine and on COPY, and the marts built from trades and the
+# ledger need nothing from it: building them meanwhile takes them off the close's
+# critical path. At most one step of a stage runs dbt.
+STAGES = (
+    (("capture_registry", tasks.capture_registry), ("dbt_build_trading", tasks.dbt_build_trading)),
+    (("capture_custody", tasks.capture_custody),),
+    (("capture_staking", tasks.capture_staking),),
+    (("dbt_build", tasks.dbt_build),),
+    (("post_fee_journal", tasks.post_fee_journal),),
+    (("reconcile", tasks.reconcile),),
+    (("post_staking_payouts", tasks.post_staking_payouts),),
+    (("proof_of_reserves", tasks.proof_of_reserves),),
+    (("finalise_closures", tasks.finalise_closures),),
+    (("close", tasks.complete_close),),
 )
 
 
@@ -48,35 +59,77 @@ class CloseFailed(Exception):
     """A step failed; the close stopped there."""
 
 
+def _run_step(resources: CloseResources, ledger: StepLedger, name: str, step) -> dict | None:
+    """One step under the watchdog; a failure is recorded, paged and raised as
+    CloseFailed."""
+    business_date = ledger.business_date
+    try:
+        return run_with_timeout(
+            lambda: step(resources, ledger, name),
+            timeout_s=resources.settings.step_timeout_s,
+            database_url=resources.database_url,
+            business_date=business_date,
+            step=name,
+        )
+    except StepTimeout as exc:
+        ledger.fail(name, "timeout", {"message": str(exc)})
+        tasks.page_step_failure(resources, business_date, name, "timeout")
+        raise CloseFailed(str(exc)) from None
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if ledger.status(name) != "failed":
+            ledger.fail(name, reason)
+        tasks.page_step_failure(resources, business_date, name, reason)
+        raise CloseFailed(f"{business_date} {name}: {reason}") from None
+
+
+def _run_stage(resources: CloseResources, ledger: StepLedger, stage) -> list:
+    """[(name, detail or CloseFailed)] of the stage's steps, run side by side. Each
+    runs in a copy of this context: Prefect's run context (and the step's connection
+    name, which each sets in its own copy)."""
+    if len(stage) == 1:
+        name, step = stage[0]
+        try:
+            return [(name, _run_step(resources, ledger, name, step))]
+        except CloseFailed as exc:
+            return [(name, exc)]
+    with ThreadPoolExecutor(max_workers=len(stage), thread_name_prefix="stage") as pool:
+        futures = [
+            (
+                name,
+                pool.submit(
+                    contextvars.copy_context().run, _run_step, resources, ledger, name, step
+                ),
+            )
+            for name, step in stage
+        ]
+        outcomes = []
+        for name, future in futures:
+            try:
+                outcomes.append((name, future.result()))
+            except CloseFailed as exc:
+                outcomes.append((name, exc))
+        return outcomes
+
+
 def close_one_date(resources: CloseResources, business_date: date, fencing_token: int) -> dict:
     """Run every pending step of one date; returns {step: detail} for the steps that ran."""
     logger = get_run_logger()
     ledger = StepLedger(resources.database_url, business_date, fencing_token)
     ran: dict[str, dict] = {}
-    for name, step in STEPS:
-        try:
-            detail = run_with_timeout(
-                lambda step=step, name=name: step(resources, ledger, name),
-                timeout_s=resources.settings.step_timeout_s,
-                database_url=resources.database_url,
-                business_date=business_date,
-                step=name,
-            )
-        except StepTimeout as exc:
-            ledger.fail(name, "timeout", {"message": str(exc)})
-            tasks.page_step_failure(resources, business_date, name, "timeout")
-            raise CloseFailed(str(exc)) from None
-        except Exception as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if ledger.status(name) != "failed":
-                ledger.fail(name, reason)
-            tasks.page_step_failure(resources, business_date, name, reason)
-            raise CloseFailed(f"{business_date} {name}: {reason}") from None
-        if detail is None:
-            logger.info("%s %s: already succeeded, skipped", business_date, name)
-        else:
-            logger.info("%s %s: %s", business_date, name, detail)
-            ran[name] = detail
+    for stage in STAGES:
+        outcomes = _run_stage(resources, ledger, stage)
+        for name, detail in outcomes:
+            if isinstance(detail, CloseFailed):
+                continue
+            if detail is None:
+                logger.info("%s %s: already succeeded, skipped", business_date, name)
+            else:
+                logger.info("%s %s: %s", business_date, name, detail)
+                ran[name] = detail
+        failed = [detail for _, detail in outcomes if isinstance(detail, CloseFailed)]
+        if failed:
+            raise failed[0]
     return ran
 
 

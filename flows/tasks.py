@@ -16,7 +16,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from eod.close import postings
-from eod.close.dbt_build import run_build
+from eod.close.dbt_build import AFTER_CAPTURES, BEFORE_CAPTURES, run_build
 from eod.close.steps import StepLedger
 from eod.db import transaction
 from flows.resources import CloseResources
@@ -87,15 +87,27 @@ def capture_staking(res: CloseResources, ledger: StepLedger, name: str) -> dict 
     )
 
 
+@_task(name="dbt_build_trading")
+def dbt_build_trading(res: CloseResources, ledger: StepLedger, name: str) -> dict | None:
+    """Build D's marts that do not read the captures: trades, fees, tiers, cost and P&L,
+    staking, the journals. Any failing node fails the step."""
+    return _run_then_record(
+        ledger,
+        name,
+        lambda: run_build(res.database_url, ledger.business_date, BEFORE_CAPTURES).summary(),
+    )
+
+
 @_task(name="dbt_build")
 def dbt_build(res: CloseResources, ledger: StepLedger, name: str) -> dict | None:
-    """Build D's marts; reconciliation breaks are recorded, other failures fail the step."""
+    """Build the rest of D's marts, from the captures: snapshots with their leaf hashes
+    and the reconciliations. Breaks are recorded, other failures fail the step."""
     from eod.por_key import store_por_key
 
     def work() -> dict:
         with transaction(res.database_url) as conn:
             store_por_key(conn, res.settings.por_secret)
-        return run_build(res.database_url, ledger.business_date).summary()
+        return run_build(res.database_url, ledger.business_date, AFTER_CAPTURES).summary()
 
     return _run_then_record(ledger, name, work)
 

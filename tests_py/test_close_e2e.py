@@ -259,18 +259,25 @@ def test_a_step_over_its_time_limit_stops_the_close(db_url, nats_url, monkeypatc
         with conn.cursor() as cur:
             cur.execute("select pg_sleep(120)")
 
-    steps = tuple(
-        (name, stuck_capture if name == "capture_registry" else step)
-        for name, step in close_flow.STEPS
+    stages = tuple(
+        tuple((name, stuck_capture if name == "capture_registry" else step) for name, step in stage)
+        for stage in close_flow.STAGES
     )
     with running_exchange(db_url, nats_url, monkeypatch, tmp_path, days=1) as x:
-        monkeypatch.setattr(close_flow, "STEPS", steps)
+        monkeypatch.setattr(close_flow, "STAGES", stages)
         monkeypatch.setenv("EOD_STEP_TIMEOUT_S", "3")
         with pytest.raises(EodError, match="timeout"):
             run_close(x.dates[0])
-        assert x.fetch(
-            "select step_name, status, detail->>'reason' from eod.eod_runs order by started_at"
-        ) == [("capture_registry", "failed", "timeout")]
+        # the build that runs alongside the capture may finish or time out itself;
+        # nothing after their stage runs
+        steps = dict(
+            x.fetch(
+                "select step_name, status || ':' || coalesce(detail->>'reason', '')"
+                " from eod.eod_runs"
+            )
+        )
+        assert steps.pop("capture_registry") == "failed:timeout"
+        assert set(steps) <= {"dbt_build_trading"}
         assert (
             x.scalar(
                 "select count(*) from pg_stat_activity where query like 'select pg_sleep(120)%%'"
@@ -278,6 +285,4 @@ def test_a_step_over_its_time_limit_stops_the_close(db_url, nats_url, monkeypatc
             )
             == 0
         )
-        assert [e["dedup_key"] for e in x.pager.events] == [
-            f"eod/{x.dates[0]}/step:capture_registry"
-        ]
+        assert f"eod/{x.dates[0]}/step:capture_registry" in [e["dedup_key"] for e in x.pager.events]

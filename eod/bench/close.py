@@ -95,6 +95,24 @@ def _step_times(url: str, day: date) -> list[tuple[str, float, float, float]]:
         conn.close()
 
 
+def _por_workers(url: str, day: date) -> tuple[int | None, float | None]:
+    """(worker processes, their largest peak MiB) of D's proof-of-reserves step."""
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                """select detail->>'workers', detail->>'workers_peak_mib' from eod.eod_runs
+                   where business_date = %s and step_name = 'proof_of_reserves'""",
+                (day,),
+            )
+            row = cur.fetchone()
+    finally:
+        conn.close()
+    if row is None or row[0] is None:
+        return None, None
+    return int(row[0]), float(row[1]) if row[1] is not None else None
+
+
 def _step_peak(samples: list[list[float]], started: float, finished: float) -> str:
     inside = [mib for at, mib in samples if started <= at <= finished]
     return f"{max(inside):8,.0f} MiB" if inside else ""
@@ -202,6 +220,11 @@ def bench_close(
         por = {step: seconds for step, seconds, _, _ in steps}.get("proof_of_reserves")
         if por is not None:
             print(f"proof-of-reserves trees (all currencies): {por:.1f}s (target < 60)")
+            workers, peak = _por_workers(url, last)
+            if workers and peak:
+                # the trees are built in worker processes: their memory is theirs, not
+                # the flow's, and is reported beside it
+                print(f"  built by {workers} worker processes, peak {peak:,.0f} MiB each")
         return 0
     finally:
         if not keep:

@@ -1,5 +1,14 @@
 """The close's `dbt build` for one business date, through dbt's Python runner.
 
+The build comes in two parts that together are the whole project (a test checks they
+partition it):
+
+- `BEFORE_CAPTURES`: every node that does not read the captures (trades, ledger,
+  fees, tiers, cost and P&L, staking, the journals). The close builds it while the
+  registry streams in: it needs nothing the capture brings.
+- `AFTER_CAPTURES`: the captures' staging models and everything downstream of them
+  (snapshots with their leaf hashes, the reconciliations) with their tests.
+
 Every node's outcome goes to the flow run's log as it finishes. A failing test tagged
 `reconciliation` is a break, not an error: the build step still succeeds, and the
 breaks are acted on (and make `eod close` exit non-zero). Any other failure or error
@@ -16,12 +25,23 @@ from datetime import date
 from pathlib import Path
 
 from eod.config import PROJECT_DIR
+from eod.db import application_name
 from eod.dbt import in_project, parsed_runner
 from eod.errors import EodError
 
 log = logging.getLogger(__name__)
 
 RECON_TAG = "reconciliation"
+
+# The captures' staging models and, by the trailing +, everything built from them.
+_CAPTURES_AND_DOWNSTREAM = [
+    "stg_capture__me_balances+",
+    "stg_capture__custody_balances+",
+    "stg_capture__onchain_staking+",
+]
+BEFORE_CAPTURES = ["--exclude", *_CAPTURES_AND_DOWNSTREAM]
+AFTER_CAPTURES = ["--select", *_CAPTURES_AND_DOWNSTREAM]
+WHOLE_PROJECT: list[str] = []
 
 
 class DbtBuildFailed(EodError):
@@ -66,13 +86,16 @@ class BuildOutcome:
         }
 
 
-def build_args(business_date: date, target_path: str | None = None) -> list[str]:
+def build_args(
+    business_date: date, target_path: str | None = None, part: list[str] = WHOLE_PROJECT
+) -> list[str]:
     # Unit tests check the models' logic, not the day's data: `make test` runs them,
     # the daily close does not.
     # --quiet: dbt's own console output is replaced by the per-node callback's log
     args = [
         "--quiet",
         "build",
+        *part,
         "--exclude-resource-type",
         "unit_test",
         "--vars",
@@ -105,15 +128,21 @@ def _logger():
         return log
 
 
-def run_build(database_url: str, business_date: date) -> BuildOutcome:
-    """Run `dbt build` for D; raise DbtBuildFailed unless the only failures are breaks.
+def run_build(
+    database_url: str, business_date: date, part: list[str] = WHOLE_PROJECT
+) -> BuildOutcome:
+    """Run `dbt build` for D (or a part of it); raise DbtBuildFailed unless the only
+    failures are breaks.
 
     dbt runs in this process through its programmatic runner; a callback logs every
     node's outcome to the flow run's log as it finishes.
     """
+    # dbt's connections are opened by libpq, which names them from PGAPPNAME: the
+    # step's name, for its watchdog. Only one dbt build runs at a time in a close.
+    os.environ["PGAPPNAME"] = application_name()
     target = str(Path(os.environ.get("EOD_DBT_TARGET_PATH", PROJECT_DIR / "target")))
     runner = parsed_runner(database_url, target, callbacks=[_node_logger(_logger())])
-    args = build_args(business_date, target)
+    args = build_args(business_date, target, part)
     with in_project():
         result = runner.invoke(args)
     outcome = _outcome(result)

@@ -55,17 +55,19 @@ def run_with_timeout(
     # still see the flow run it belongs to.
     context = contextvars.copy_context()
 
+    def named() -> T:
+        set_application_name(name)  # in the step's own context, not the caller's
+        return fn()
+
     def target() -> None:
-        set_application_name(name)
         try:
-            box["value"] = context.run(fn)
+            box["value"] = context.run(named)
         except BaseException as exc:  # handed to the caller's thread
             box["error"] = exc
 
     worker = threading.Thread(target=target, name=f"step-{step}", daemon=True)
     worker.start()
     worker.join(timeout_s)
-    set_application_name("eod")
     if worker.is_alive():
         cancel_step_queries(database_url, name)
         raise StepTimeout(f"step {step} for {business_date} exceeded {timeout_s:g}s (timeout)")
