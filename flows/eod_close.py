@@ -10,9 +10,9 @@ For each date to close, oldest first, the steps run in this order, each recorded
     dbt_build              the rest of D's marts, from the captures: snapshots and the
                            reconciliations, whose tests tell breaks from errors
     post_fee_journal       D's fee journal into the ledger (idempotent); alongside it
+      post_staking_payouts the payouts of D, dated by the posting instant, and
       proof_of_reserves    the Merkle sum tree per currency into marts.proof_of_reserves
     reconcile              suspend users with a ledger break (FSM, actor eod); page
-    post_staking_payouts   payouts of D, dated by the posting instant
     finalise_closures      matured closure requests with zero balances become closed
     close                  eod.close.completed; the outbox is relayed to NATS
 
@@ -40,16 +40,20 @@ from flows.resources import CloseResources
 # Stages in order; the steps of one stage run side by side. Streaming the registry
 # is mostly waiting on the engine and on COPY, and the marts built from trades and the
 # ledger need nothing from it: building them meanwhile takes them off the close's
-# critical path. Likewise the proof of reserves reads only the snapshots, and posting
-# the fee journal only the journal. At most one step of a stage runs dbt.
+# critical path. Likewise the proof of reserves reads only the snapshots, and each
+# posting only its own journal (the ledger checks every statement's journals on its
+# own). At most one step of a stage runs dbt.
 STAGES = (
     (("capture_registry", tasks.capture_registry), ("dbt_build_trading", tasks.dbt_build_trading)),
     (("capture_custody", tasks.capture_custody),),
     (("capture_staking", tasks.capture_staking),),
     (("dbt_build", tasks.dbt_build),),
-    (("post_fee_journal", tasks.post_fee_journal), ("proof_of_reserves", tasks.proof_of_reserves)),
+    (
+        ("post_fee_journal", tasks.post_fee_journal),
+        ("post_staking_payouts", tasks.post_staking_payouts),
+        ("proof_of_reserves", tasks.proof_of_reserves),
+    ),
     (("reconcile", tasks.reconcile),),
-    (("post_staking_payouts", tasks.post_staking_payouts),),
     (("finalise_closures", tasks.finalise_closures),),
     (("close", tasks.complete_close),),
 )
