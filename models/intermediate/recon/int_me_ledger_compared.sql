@@ -4,7 +4,7 @@
         materialized='incremental',
         incremental_strategy='append',
         full_refresh=false,
-        indexes=[{'columns': ['business_date'], 'type': 'brin'}],
+        indexes=[{'columns': ['business_date']}],
         pre_hook="{{ delete_business_dates() }}",
     )
 }}
@@ -20,7 +20,7 @@
     the first date ever closed sums the ledger's history. The balances and the
     comparison are one model so that the day's millions of balances are written once.
     The three inputs hold one row per (user, currency) each, so they are joined
-    rather than grouped. Dates are appended whole, so a BRIN index finds one. -#}
+    rather than grouped. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
 {%- set first = is_first_close(business_date) -%}
 {%- if execute and not first and not is_incremental() -%}
