@@ -18,7 +18,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = PROJECT_DIR / ".state"
 
 
-def _int(name: str, default: int, minimum: int = 0) -> int:
+def int_setting(name: str, default: int, minimum: int = 0) -> int:
+    """A whole-number setting from the environment; a bad value is a one-line ConfigError."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -73,10 +74,10 @@ class Settings:
             pager_url=_opt("EOD_PAGER_URL"),
             pager_routing_key=_opt("EOD_PAGER_ROUTING_KEY"),
             cutover=Cutover.parse(os.environ.get("EOD_CUTOVER") or "00:00 UTC"),
-            step_timeout_s=_int("EOD_STEP_TIMEOUT_S", 1800, minimum=1),
+            step_timeout_s=int_setting("EOD_STEP_TIMEOUT_S", 1800, minimum=1),
             por_secret=_opt("EOD_POR_SECRET"),
             admin_token=_opt("EOD_ADMIN_TOKEN"),
-            closure_cooling_off_days=_int("EOD_CLOSURE_COOLING_OFF_DAYS", 30),
+            closure_cooling_off_days=int_setting("EOD_CLOSURE_COOLING_OFF_DAYS", 30),
             sanctions_action=action,
             # absolute: dbt runs from the project root (a chdir) while a capture may be
             # reading and writing here in another thread

@@ -91,12 +91,6 @@ def _run_stage(resources: CloseResources, ledger: StepLedger, stage) -> list:
     """[(name, detail or CloseFailed)] of the stage's steps, run side by side. Each
     runs in a copy of this context: Prefect's run context (and the step's connection
     name, which each sets in its own copy)."""
-    if len(stage) == 1:
-        name, step = stage[0]
-        try:
-            return [(name, _run_step(resources, ledger, name, step))]
-        except CloseFailed as exc:
-            return [(name, exc)]
     with ThreadPoolExecutor(max_workers=len(stage), thread_name_prefix="stage") as pool:
         futures = [
             (

@@ -11,7 +11,7 @@ from tests_py.conftest import run_eod
 _BUILT = ["--resource-types", "model", "seed", "snapshot", "test"]
 
 
-def _listed(part: list[str], env, target) -> list[str]:
+def _listed(part: tuple[str, ...], env, target) -> list[str]:
     vars_ = json.dumps({"business_date": "2026-11-02"})
     proc = run_eod(
         [

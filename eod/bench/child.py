@@ -18,6 +18,7 @@ import time
 
 from eod.business_date import parse_date
 from eod.errors import EodError
+from eod.process_memory import own_peak_mib
 
 SAMPLE_S = 0.1
 PAGE_MIB = os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -33,16 +34,11 @@ def _sample(samples: list[tuple[float, float]], stop: threading.Event) -> None:
 
 
 def _peak_mib() -> float:
-    """The process's peak resident set. Linux keeps ru_maxrss across exec, so for a
-    child forked from the bench (which generated the exchange in memory) it reports the
-    bench's footprint; VmHWM belongs to this program's own address space."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
+    """The process's peak resident set; ru_maxrss only where /proc does not say (it
+    would carry the forking bench's footprint across exec)."""
+    peak = own_peak_mib()
+    if peak is not None:
+        return peak
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 

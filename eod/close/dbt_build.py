@@ -34,14 +34,14 @@ log = logging.getLogger(__name__)
 RECON_TAG = "reconciliation"
 
 # The captures' staging models and, by the trailing +, everything built from them.
-_CAPTURES_AND_DOWNSTREAM = [
+_CAPTURES_AND_DOWNSTREAM = (
     "stg_capture__me_balances+",
     "stg_capture__custody_balances+",
     "stg_capture__onchain_staking+",
-]
-BEFORE_CAPTURES = ["--exclude", *_CAPTURES_AND_DOWNSTREAM]
-AFTER_CAPTURES = ["--select", *_CAPTURES_AND_DOWNSTREAM]
-WHOLE_PROJECT: list[str] = []
+)
+BEFORE_CAPTURES = ("--exclude", *_CAPTURES_AND_DOWNSTREAM)
+AFTER_CAPTURES = ("--select", *_CAPTURES_AND_DOWNSTREAM)
+WHOLE_PROJECT: tuple[str, ...] = ()
 
 
 class DbtBuildFailed(EodError):
@@ -87,7 +87,7 @@ class BuildOutcome:
 
 
 def build_args(
-    business_date: date, target_path: str | None = None, part: list[str] = WHOLE_PROJECT
+    business_date: date, target_path: str | None = None, part: tuple[str, ...] = WHOLE_PROJECT
 ) -> list[str]:
     # Unit tests check the models' logic, not the day's data: `make test` runs them,
     # the daily close does not.
@@ -129,7 +129,7 @@ def _logger():
 
 
 def run_build(
-    database_url: str, business_date: date, part: list[str] = WHOLE_PROJECT
+    database_url: str, business_date: date, part: tuple[str, ...] = WHOLE_PROJECT
 ) -> BuildOutcome:
     """Run `dbt build` for D (or a part of it); raise DbtBuildFailed unless the only
     failures are breaks.

@@ -27,10 +27,12 @@ from dataclasses import dataclass
 from datetime import date
 from multiprocessing.connection import Connection, wait
 
+from eod.config import int_setting
 from eod.db import connect, set_application_name
-from eod.errors import ConfigError, EodError
+from eod.errors import EodError
 from eod.por.leaves import sort_in_memory, tree_of
 from eod.por.tree import Root
+from eod.process_memory import own_peak_mib
 
 WORKERS_SETTING = "EOD_POR_WORKERS"
 
@@ -58,38 +60,14 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def _configured_workers() -> int | None:
-    raw = os.environ.get(WORKERS_SETTING, "").strip()
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{WORKERS_SETTING} must be a whole number, got {raw!r}") from None
-    if value < 1:
-        raise ConfigError(f"{WORKERS_SETTING} must be at least 1, got {value}")
-    return value
-
-
 def worker_count(trees: int, requested: int | None = None) -> int:
     """Processes for `trees` trees: `requested` when given (tests, benchmarks), otherwise
     EOD_POR_WORKERS or the CPU count, capped at the CPUs (more would only contend); never
     more than there are trees."""
     if requested is None:
-        requested = min(_configured_workers() or cpu_count(), cpu_count())
+        cpus = cpu_count()
+        requested = min(int_setting(WORKERS_SETTING, cpus, minimum=1), cpus)
     return max(1, min(trees, requested))
-
-
-def own_peak_mib() -> float | None:
-    """This process's peak resident set (VmHWM), or None where /proc does not say."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
 
 
 def _survives_pickling(exc: BaseException) -> bool:

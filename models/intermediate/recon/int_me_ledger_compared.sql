@@ -74,24 +74,20 @@ carried as (
     {%- endif %}
 ),
 
-moved as (
+ledger as (
     select
-        coalesce(carried.user_id, daily_movements.user_id) as user_id,
-        coalesce(carried.currency, daily_movements.currency) as currency,
-        coalesce(carried.ledger_total, 0) + coalesce(daily_movements.movement, 0) as amount
+        coalesce(carried.user_id, daily_movements.user_id, fee_journal.user_id) as user_id,
+        coalesce(carried.currency, daily_movements.currency, fee_journal.currency) as currency,
+        coalesce(carried.ledger_total, 0)
+        + coalesce(daily_movements.movement, 0)
+        + coalesce(fee_journal.amount, 0) as ledger_total
     from carried
     full outer join daily_movements
         on carried.user_id = daily_movements.user_id and carried.currency = daily_movements.currency
-),
-
-ledger as (
-    select
-        coalesce(moved.user_id, fee_journal.user_id) as user_id,
-        coalesce(moved.currency, fee_journal.currency) as currency,
-        coalesce(moved.amount, 0) + coalesce(fee_journal.amount, 0) as ledger_total
-    from moved
     full outer join fee_journal
-        on moved.user_id = fee_journal.user_id and moved.currency = fee_journal.currency
+        on
+            coalesce(carried.user_id, daily_movements.user_id) = fee_journal.user_id
+            and coalesce(carried.currency, daily_movements.currency) = fee_journal.currency
 )
 
 select
