@@ -85,6 +85,39 @@ def _assert_fee_journal_posted(x, day):
     assert {c: Decimal(a) for c, a in house} == per_currency
 
 
+def _assert_close_floor_agrees(x, day):
+    """The close bench's same-work floor is a second implementation of the close: the
+    fee journal it posts (rolled back) is the one the close posted, and it makes a leaf
+    for every snapshot row."""
+    from eod.bench.floors import CLOSE_SAME_WORK
+    from eod.business_date import Cutover
+    from eod.db import connect
+
+    start, end = Cutover.parse("00:00 UTC").window(day)
+    conn = connect(x.db_url)
+    try:
+        with conn.cursor() as cur:
+            for query in CLOSE_SAME_WORK.values():
+                cur.execute(query, {"day": day, "start": start, "end": end})
+            cur.execute(
+                """select user_id, currency, amount from exchange.ledger_entries
+                   where created_by = 'floor' and account = 'user'"""
+            )
+            floor_legs = {(u, c): Decimal(a) for u, c, a in cur.fetchall()}
+            cur.execute("select count(*), count(leaf_hash) from s_snapshots")
+            leaves = cur.fetchone()
+            cur.execute(
+                "select count(*) from marts.user_balance_snapshots where business_date = %s",
+                (day,),
+            )
+            snapshots = cur.fetchone()[0]
+    finally:
+        conn.rollback()
+        conn.close()
+    assert floor_legs == _posted_fee_legs(x, day)
+    assert leaves == (snapshots, snapshots) and snapshots > 0
+
+
 def test_close_clean_day_then_broken_day(db_url, nats_url, monkeypatch, tmp_path):
     """Day 1 is clean; day 2 has an engine drift for two users, a BTC custody drift of
     0.05 BTC and an on-chain staking drift of 7 units. One exchange, three closes."""
@@ -98,6 +131,7 @@ def test_close_clean_day_then_broken_day(db_url, nats_url, monkeypatch, tmp_path
         # day 1: every step succeeds, the fee journal is posted exactly, nothing breaks
         assert run_close(first) == 0
         _assert_fee_journal_posted(x, first)
+        _assert_close_floor_agrees(x, first)
         assert (
             x.scalar(
                 "select count(*) from marts.recon_me_ledger where business_date = %s", (first,)

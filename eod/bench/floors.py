@@ -12,8 +12,10 @@ tables, with none of dbt's per-node work, tests or persistence:
   their leaf hashes, and the engine/ledger comparison.
 
 Both need D-1 to have been built (they read the carried state the models wrote).
-The close bench (`eod bench close`) times `CLOSE`: the aggregates plus landing the
-registry, summing custody and hashing and sorting the proof-of-reserves leaves.
+The close bench (`eod bench close`) times two floors likewise: `CLOSE`, the aggregates
+plus landing the registry, summing custody and hashing and sorting the
+proof-of-reserves leaves; and `CLOSE_SAME_WORK`, `SAME_OUTPUTS` plus landing the
+registry, summing custody, posting the fee journal and sorting the leaves.
 """
 
 from __future__ import annotations
@@ -196,6 +198,39 @@ CLOSE = {
             select encode(sha256(convert_to('leaf|' || user_id || '|' || currency || '|'
                    || trunc(greatest(total, 0) * 1e8)::text, 'UTF8')), 'hex') as h
             from floor_registry order by 1) s""",
+}
+
+
+# The close's whole work written by hand, as `SAME_OUTPUTS` is for the models: land the
+# registry, compute every mart's figures for the day (legs, fees, volumes and tiers,
+# cost and P&L, the fee journal, carried ledger balances, snapshots with leaf hashes,
+# engine against ledger), sum custody, post the fee journal into the ledger (two legs
+# per user and currency, through the ledger's own constraints and balance trigger;
+# rolled back with the rest), and sort each currency's leaves into the trees' order
+# (every snapshot row is a leaf).
+# Still left out: the staking payouts, the trees' inner nodes, the validations, the
+# step records, events and pages.
+CLOSE_SAME_WORK = {
+    "capture": CLOSE["capture"],
+    **SAME_OUTPUTS,
+    "custody": CLOSE["custody"],
+    "post_fee_journal": """
+        insert into exchange.ledger_entries
+            (journal_id, user_id, account, currency, amount, reference_type, reference_id,
+             business_date, effective_at, created_by)
+        select md5('floor|' || f.user_id || '|' || f.currency)::uuid, leg.user_id,
+               leg.account, f.currency, leg.amount, 'fee_journal',
+               'floor:' || f.user_id || ':' || f.currency, %(day)s, %(end)s, 'floor'
+        from s_fees f
+        cross join lateral (values
+            (f.user_id, 'user', -f.total),
+            (null::bigint, 'house:fee_revenue', f.total)
+        ) as leg (user_id, account, amount)
+        where f.total <> 0""",
+    "por_leaves_sorted": """
+        select count(*) from (
+            select currency, leaf_hash from s_snapshots
+            order by currency, leaf_hash collate "C", user_id) s""",
 }
 
 
