@@ -7,10 +7,11 @@ Generates an exchange (by default about 200k users and 500k trades a day over 30
 days) in a database of its own, closes every day in order with `dbt build` (each day
 needs the previous day's state), and prints the build time of day 1 and of the last
 day, their ratio, and two hand-written SQL floors for the last day (see
-eod.bench.floors): the minimal aggregate queries over that day's trades and
-ledger, and the least SQL computing the same outputs as the marts. Targets:
-last/first at most 1.2; build at most twice the floor (the floors have none of dbt's
-fixed per-node overhead, its tests or its persistence).
+eod.bench.floors): the floor, the least SQL computing the same aggregates as the
+marts; and beside it the minimal aggregate queries over that day's trades and
+ledger, which leave most of the marts out. Targets: last/first at most 1.2; build at
+most twice the floor (the floors have none of dbt's fixed per-node overhead, its
+tests or its persistence).
 """
 
 from __future__ import annotations
@@ -176,8 +177,8 @@ def _bench_models(args) -> int:
 
         last_day, cutover = opts.dates[-1], ctx.settings.cutover
         floors = {
-            "aggregates": timed(url, last_day, cutover, AGGREGATES),
-            "same outputs": timed(url, last_day, cutover, SAME_OUTPUTS),
+            "the same outputs": timed(url, last_day, cutover, SAME_OUTPUTS),
+            "the minimal aggregates": timed(url, last_day, cutover, AGGREGATES),
         }
         last = args.days
         print(f"day 1 build      {walls[0]:8.2f}s   models alone {models[0]:8.2f}s")
@@ -193,7 +194,9 @@ def _bench_models(args) -> int:
             total = sum(steps.values())
             detail = ", ".join(f"{step} {seconds:.2f}" for step, seconds in steps.items())
             print(f"SQL floor, {name}: {total:.2f}s ({detail})")
-            print(f"  build / floor {walls[-1] / total:8.2f}   (target <= 2)")
+            ratio = walls[-1] / total
+            verdict = "met" if ratio <= 2 else "not met"
+            print(f"  build / floor {ratio:8.2f}   (target <= 2: {verdict})")
         return 0
     finally:
         if not args.keep:
