@@ -10,6 +10,7 @@ for `db_url` gets a database of its own, cloned from a migrated template.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import subprocess
@@ -158,3 +159,17 @@ def run_eod(args: list[str], env: dict[str, str], check: bool = True, timeout: f
             f"eod {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
         )
     return proc
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stop Prefect's ephemeral API server quietly before pytest closes its output: left
+    to its own exit hook, it logs its stop into a stream pytest has closed (and to the
+    API it is stopping), and a "Logging error" traceback ends every run."""
+    server = sys.modules.get("prefect.server.api.server")
+    if server is not None:
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=5)  # the flow runs' logs, while the API is up
+        server.subprocess_server_logger.setLevel(logging.WARNING)
+        for instance in list(server.SubprocessASGIServer._instances.values()):
+            instance.stop()
