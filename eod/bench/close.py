@@ -26,9 +26,10 @@ from datetime import date
 
 import psycopg2
 
+from eod.bench.database import bench_database
 from eod.bench.floors import CLOSE, CLOSE_SAME_WORK, timed
 from eod.config import PROJECT_DIR
-from eod.db import connect, with_database
+from eod.db import connect
 
 BENCH_CUTOVER = "00:00 UTC"
 
@@ -153,12 +154,8 @@ def bench_close(
     from eod.simulators import start_simulators
 
     cutover = Cutover.parse(BENCH_CUTOVER)
-    name = f"eod_bench_close_{secrets.token_hex(4)}"
-    admin = connect(server_url, autocommit=True)
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    url = with_database(server_url, name)
-    try:
+    with bench_database(server_url, "eod_bench_close", keep=keep) as bench:
+        url = bench.url
         migrate(url)
         opts = Options(
             seed=seed,
@@ -192,7 +189,7 @@ def bench_close(
             EOD_PAGER_URL=pager.url,
             EOD_PAGER_ROUTING_KEY="bench",
             EOD_POR_SECRET=secrets.token_hex(32),
-            EOD_DBT_TARGET_PATH=f"/tmp/{name}-target",
+            EOD_DBT_TARGET_PATH=bench.target,
             PREFECT_LOGGING_LEVEL="WARNING",
             EOD_CUTOVER=BENCH_CUTOVER,
         )
@@ -235,9 +232,9 @@ def bench_close(
         print(
             f"  peak memory of the flow process {measured['peak_rss_mib']:,.0f} MiB (target < 2048)"
         )
-        for name, floor in floors.items():
+        for floor_name, floor in floors.items():
             floor_total = sum(floor.values())
-            print(f"\nSQL floor, {name}, same day, same run")
+            print(f"\nSQL floor, {floor_name}, same day, same run")
             for step, seconds in floor.items():
                 print(f"  {step:<22} {seconds:9.2f}s")
             print(f"  {'floor total':<22} {floor_total:9.2f}s")
@@ -256,8 +253,3 @@ def bench_close(
                 # the flow's, and is reported beside it
                 print(f"  built by {workers} worker processes, peak {peak:,.0f} MiB each")
         return 0
-    finally:
-        if not keep:
-            with admin.cursor() as cur:
-                cur.execute(f'drop database if exists "{name}" with (force)')
-        admin.close()

@@ -24,7 +24,6 @@ import psycopg2
 
 from eod.business_date import parse_date
 from eod.context import Context
-from eod.db import with_database
 from eod.errors import InputError
 
 
@@ -117,6 +116,7 @@ def _build(url: str, day: date, target: str) -> tuple[float, float, bool]:
 
 
 def _bench_models(args) -> int:
+    from eod.bench.database import bench_database
     from eod.generate import Options, generate
     from eod.migrations import migrate
     from eod.por_key import store_por_key
@@ -125,14 +125,8 @@ def _bench_models(args) -> int:
         raise InputError("--users, --trades-per-day and --days must be at least 1")
     ctx = Context()
     server = ctx.database_url
-    name = f"eod_bench_{secrets.token_hex(4)}"
-    admin = psycopg2.connect(server)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    url = with_database(server, name)
-    target = f"/tmp/{name}-target"
-    try:
+    with bench_database(server, "eod_bench_models", keep=args.keep) as bench:
+        url, target = bench.url, bench.target
         migrate(url)
         opts = Options(
             seed=args.seed,
@@ -190,19 +184,14 @@ def _bench_models(args) -> int:
             f"ratio last/first {walls[-1] / walls[0]:8.2f}   models alone "
             f"{models[-1] / models[0]:8.2f}   (target <= 1.2)"
         )
-        for name, steps in floors.items():
+        for floor_name, steps in floors.items():
             total = sum(steps.values())
             detail = ", ".join(f"{step} {seconds:.2f}" for step, seconds in steps.items())
-            print(f"SQL floor, {name}: {total:.2f}s ({detail})")
+            print(f"SQL floor, {floor_name}: {total:.2f}s ({detail})")
             ratio = walls[-1] / total
             verdict = "met" if ratio <= 2 else "not met"
             print(f"  build / floor {ratio:8.2f}   (target <= 2: {verdict})")
         return 0
-    finally:
-        if not args.keep:
-            with admin.cursor() as cur:
-                cur.execute(f'drop database if exists "{name}" with (force)')
-        admin.close()
 
 
 __all__ = ["copy_simulated_captures", "register"]
