@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +64,7 @@ def invoke(args: list[str], database_url: str) -> bool:
 # when they are compiled, which happens per invocation with that invocation's vars.
 _PARSE_VARS = '{"business_date": "1970-01-01"}'
 _manifests: dict[tuple, object] = {}
+_parsing = threading.Lock()  # one parse at a time; a caller waits for one under way
 
 
 def parsed_runner(database_url: str, target_path: str, callbacks=None):
@@ -72,14 +74,32 @@ def parsed_runner(database_url: str, target_path: str, callbacks=None):
     env = prepare_env(database_url)
     os.environ.update(env)
     key = (env["PGHOST"], env["PGPORT"], env["PGDATABASE"], env["PGUSER"], target_path)
-    if key not in _manifests:
-        with in_project():
-            parsed = dbtRunner().invoke(
-                ["--quiet", "parse", "--vars", _PARSE_VARS, "--target-path", target_path]
-            )
-        if not parsed.success:
-            from eod.errors import EodError
+    with _parsing:
+        if key not in _manifests:
+            with in_project():
+                parsed = dbtRunner().invoke(
+                    ["--quiet", "parse", "--vars", _PARSE_VARS, "--target-path", target_path]
+                )
+            if not parsed.success:
+                from eod.errors import EodError
 
-            raise EodError(f"dbt could not parse the project: {parsed.exception}")
-        _manifests[key] = parsed.result
+                raise EodError(f"dbt could not parse the project: {parsed.exception}")
+            _manifests[key] = parsed.result
     return dbtRunner(manifest=_manifests[key], callbacks=callbacks or [])
+
+
+def parse_in_background(database_url: str, target_path: str) -> threading.Thread:
+    """Import dbt and parse the project in a thread, for a `parsed_runner` soon after.
+
+    The close starts this before Prefect starts its API server, which takes seconds in
+    a process of its own: the parse (seconds of this process's CPU) is then done by the
+    time the first build needs it instead of on the close's critical path. A failure
+    is left to that build to raise, with its message."""
+
+    def parse() -> None:
+        with contextlib.suppress(Exception):
+            parsed_runner(database_url, target_path)
+
+    thread = threading.Thread(target=parse, name="dbt-parse", daemon=True)
+    thread.start()
+    return thread

@@ -75,7 +75,7 @@ def main(argv: list[str]) -> int:
     sampler = threading.Thread(target=_sample, args=(samples, cpu, stop), daemon=True)
     if os.path.exists("/proc/self/statm") and os.path.exists("/proc/stat"):
         sampler.start()
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     try:
         code = run_close(day)
         error = None
@@ -88,6 +88,8 @@ def main(argv: list[str]) -> int:
         "exit_code": code,
         "error": error,
         "wall_s": round(time.perf_counter() - started, 2),
+        "started_at": started_at,
+        "finished_at": time.time(),
         "peak_rss_mib": _peak_mib(),
     }
     with open(out, "w") as fh:

@@ -130,6 +130,17 @@ def _step_peak(samples: list[list[float]], started: float, finished: float) -> s
     return f"{max(inside):8,.0f} MiB" if inside else ""
 
 
+def _around_steps(measured: dict, steps: list[tuple[str, float, float, float]]) -> str:
+    """Where the orchestration went: before the first step began (Prefect's server
+    start, the leader's election) and after the last one ended (the relay, the
+    report)."""
+    if not steps or "started_at" not in measured:
+        return ""
+    before = min(began for _, _, began, _ in steps) - measured["started_at"]
+    after = measured["finished_at"] - max(ended for _, _, _, ended in steps)
+    return f": {before:.2f}s before the first step, {after:.2f}s after the last"
+
+
 def _step_cores(cpu: list[list[float]], started: float, finished: float) -> str:
     """Mean busy cores of the machine while the step ran: under the core count, the
     step left CPU idle that another step could have used."""
@@ -227,7 +238,7 @@ def bench_close(
         print(f"  {'steps, wall time':<22} {in_steps:9.2f}s (steps side by side counted once)")
         print(
             f"  {'process wall time':<22} {measured['wall_s']:9.2f}s "
-            f"(orchestration {measured['wall_s'] - in_steps:.2f}s)"
+            f"(orchestration {measured['wall_s'] - in_steps:.2f}s{_around_steps(measured, steps)})"
         )
         print(
             f"  peak memory of the flow process {measured['peak_rss_mib']:,.0f} MiB (target < 2048)"

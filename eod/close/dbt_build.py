@@ -26,7 +26,7 @@ from pathlib import Path
 
 from eod.config import PROJECT_DIR
 from eod.db import application_name
-from eod.dbt import in_project, parsed_runner
+from eod.dbt import in_project, parse_in_background, parsed_runner
 from eod.errors import EodError
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,16 @@ class BuildOutcome:
         }
 
 
+def target_path() -> str:
+    """dbt's target directory for the close's builds (EOD_DBT_TARGET_PATH or target/)."""
+    return str(Path(os.environ.get("EOD_DBT_TARGET_PATH", PROJECT_DIR / "target")))
+
+
+def prepare(database_url: str) -> None:
+    """Start parsing the project for the close's builds while the close starts up."""
+    parse_in_background(database_url, target_path())
+
+
 def build_args(
     business_date: date, target_path: str | None = None, part: tuple[str, ...] = WHOLE_PROJECT
 ) -> list[str]:
@@ -140,7 +150,7 @@ def run_build(
     # dbt's connections are opened by libpq, which names them from PGAPPNAME: the
     # step's name, for its watchdog. Only one dbt build runs at a time in a close.
     os.environ["PGAPPNAME"] = application_name()
-    target = str(Path(os.environ.get("EOD_DBT_TARGET_PATH", PROJECT_DIR / "target")))
+    target = target_path()
     runner = parsed_runner(database_url, target, callbacks=[_node_logger(_logger())])
     args = build_args(business_date, target, part)
     with in_project():

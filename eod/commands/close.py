@@ -28,8 +28,11 @@ def register(subparsers) -> None:
 
 def run_close(business_date: date) -> int:
     """Run the flow for D; print what happened; 0 only when all succeeded and nothing broke."""
+    from eod.close import dbt_build
     from flows.eod_close import CloseFailed, eod_close
 
+    # dbt parses the project while Prefect starts its API server for the flow
+    dbt_build.prepare(Context().database_url)
     try:
         eod_close(business_date=business_date.isoformat())
     except CloseFailed as exc:
