@@ -43,3 +43,25 @@ def test_the_two_parts_partition_the_build(eod_env, tmp_path):
     # built while the registry streams: nothing that reads a capture
     assert {"fct_daily_pnl", "fct_fee_journal", "fee_tier_history"} <= set(before)
     assert not [name for name in before if "capture" in name]
+
+
+def test_a_background_parse_is_the_one_the_build_uses(db_url, tmp_path, monkeypatch):
+    """The close parses the project while Prefect starts; the build that follows finds
+    the parsed project and does not parse again."""
+    from dbt.cli.main import dbtRunner
+
+    from eod import dbt
+
+    target = str(tmp_path / "target")
+    dbt.parse_in_background(db_url, target).join(timeout=120)
+
+    real_invoke = dbtRunner.invoke
+
+    def no_second_parse(self, args, **kwargs):
+        assert "parse" not in args, "the project was parsed again"
+        return real_invoke(self, args, **kwargs)
+
+    monkeypatch.setattr(dbtRunner, "invoke", no_second_parse)
+    runner = dbt.parsed_runner(db_url, target)
+    assert runner.manifest is not None
+    assert (tmp_path / "target" / "partial_parse.msgpack").exists()
