@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -91,9 +92,10 @@ def target_path() -> str:
     return str(Path(os.environ.get("EOD_DBT_TARGET_PATH", PROJECT_DIR / "target")))
 
 
-def prepare(database_url: str) -> None:
-    """Start parsing the project for the close's builds while the close starts up."""
-    parse_in_background(database_url, target_path())
+def prepare(database_url: str) -> threading.Thread:
+    """Start parsing the project for the close's builds while the close starts up; the
+    caller joins the thread before it returns, so no parse outlives the close."""
+    return parse_in_background(database_url, target_path())
 
 
 def build_args(

@@ -32,11 +32,13 @@ def run_close(business_date: date) -> int:
     from flows.eod_close import CloseFailed, eod_close
 
     # dbt parses the project while Prefect starts its API server for the flow
-    dbt_build.prepare(Context().database_url)
+    parsing = dbt_build.prepare(Context().database_url)
     try:
         eod_close(business_date=business_date.isoformat())
     except CloseFailed as exc:
         raise EodError(f"close failed: {exc}") from None
+    finally:
+        parsing.join()
     return report_outcome(Context().database_url, business_date)
 
 
