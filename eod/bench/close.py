@@ -79,39 +79,34 @@ def _run_child(day: date, env: dict[str, str]) -> dict:
     return figures
 
 
-def _step_times(url: str, day: date) -> list[tuple[str, float, float, float]]:
-    """(step, seconds, started, finished) of D's steps, times as epoch seconds."""
+def _step_runs(url: str, day: date) -> tuple[list[tuple[str, float, float, float]], dict]:
+    """(step, seconds, started, finished) of D's steps, times as epoch seconds, and
+    each step's recorded detail by name."""
     conn = connect(url)
     try:
         with conn, conn.cursor() as cur:
             cur.execute(
                 """select step_name,
                           extract(epoch from finished_at - started_at)::numeric(12, 2),
-                          extract(epoch from started_at), extract(epoch from finished_at)
+                          extract(epoch from started_at), extract(epoch from finished_at),
+                          detail
                    from eod.eod_runs where business_date = %s order by started_at""",
                 (day,),
             )
-            return [(s, float(t), float(a), float(b)) for s, t, a, b in cur.fetchall()]
+            rows = cur.fetchall()
     finally:
         conn.close()
+    steps = [(s, float(t), float(a), float(b)) for s, t, a, b, _ in rows]
+    return steps, {s: detail or {} for s, _, _, _, detail in rows}
 
 
-def _por_workers(url: str, day: date) -> tuple[int | None, float | None]:
-    """(worker processes, their largest peak MiB) of D's proof-of-reserves step."""
-    conn = connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(
-                """select detail->>'workers', detail->>'workers_peak_mib' from eod.eod_runs
-                   where business_date = %s and step_name = 'proof_of_reserves'""",
-                (day,),
-            )
-            row = cur.fetchone()
-    finally:
-        conn.close()
-    if row is None or row[0] is None:
+def _por_workers(detail: dict) -> tuple[int | None, float | None]:
+    """(worker processes, their largest peak MiB) from the proof-of-reserves step's
+    detail."""
+    if detail.get("workers") is None:
         return None, None
-    return int(row[0]), float(row[1]) if row[1] is not None else None
+    peak = detail.get("workers_peak_mib")
+    return int(detail["workers"]), float(peak) if peak is not None else None
 
 
 def _covered(intervals: list[tuple[float, float]]) -> float:
@@ -218,7 +213,7 @@ def bench_close(
             "the minimal aggregates": timed(url, last, cutover, CLOSE),
             "the same work": timed(url, last, cutover, CLOSE_SAME_WORK),
         }
-        steps = _step_times(url, last)
+        steps, details = _step_runs(url, last)
         print(
             f"\nclose of {last} (exit {measured['exit_code']}"
             f"{', ' + measured['error'] if measured['error'] else ''})"
@@ -258,7 +253,7 @@ def bench_close(
         por = {step: seconds for step, seconds, _, _ in steps}.get("proof_of_reserves")
         if por is not None:
             print(f"proof-of-reserves trees (all currencies): {por:.1f}s (target < 60)")
-            workers, peak = _por_workers(url, last)
+            workers, peak = _por_workers(details.get("proof_of_reserves", {}))
             if workers and peak:
                 # the trees are built in worker processes: their memory is theirs, not
                 # the flow's, and is reported beside it

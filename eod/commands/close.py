@@ -31,15 +31,16 @@ def run_close(business_date: date) -> int:
     from eod.close import dbt_build
     from flows.eod_close import CloseFailed, eod_close
 
+    database_url = Context().database_url
     # dbt parses the project while Prefect starts its API server for the flow
-    parsing = dbt_build.prepare(Context().database_url)
+    parsing = dbt_build.prepare(database_url)
     try:
         eod_close(business_date=business_date.isoformat())
     except CloseFailed as exc:
         raise EodError(f"close failed: {exc}") from None
     finally:
         parsing.join()
-    return report_outcome(Context().database_url, business_date)
+    return report_outcome(database_url, business_date)
 
 
 def report_outcome(database_url: str, business_date: date) -> int:
