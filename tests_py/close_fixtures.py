@@ -9,9 +9,9 @@ from datetime import date
 import psycopg2
 
 from eod.config import Settings
-from eod.generate import Options, generate
-from eod.paging.simulator import PagerSimulator
-from eod.simulators import start_simulators
+from eod.devkit.generate import Options, generate
+from eod.devkit.simulators import start_simulators
+from eod.devkit.simulators.pager import PagerSimulator
 
 START = date(2026, 11, 1)
 POR_SECRET = "close-test-por-secret"

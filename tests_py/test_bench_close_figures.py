@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eod.bench.close import _covered
+from eod.devkit.bench.close import _covered
 
 
 def test_overlapping_steps_count_once():

@@ -7,7 +7,7 @@ import os
 import psycopg2
 import pytest
 
-from eod.bench.database import bench_database
+from eod.devkit.bench.database import bench_database
 from tests_py.conftest import drop_database
 
 

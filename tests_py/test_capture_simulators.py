@@ -11,9 +11,9 @@ import pytest
 from eod.capture import capture_custody, capture_registry, capture_staking
 from eod.capture import http as capture_http
 from eod.config import Settings
+from eod.devkit.generate import Options, generate
+from eod.devkit.simulators import start_simulators
 from eod.errors import InputError, ServiceError
-from eod.generate import Options, generate
-from eod.simulators import start_simulators
 from eod.validation import ValidationFailed
 from tests_py.capture_fixtures import query
 

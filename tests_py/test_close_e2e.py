@@ -89,9 +89,9 @@ def _assert_close_floor_agrees(x, day):
     """The close bench's same-work floor is a second implementation of the close: the
     fee journal it posts (rolled back) is the one the close posted, and it makes a leaf
     for every snapshot row."""
-    from eod.bench.floors import CLOSE_SAME_WORK
     from eod.business_date import Cutover
     from eod.db import connect
+    from eod.devkit.bench.floors import CLOSE_SAME_WORK
 
     start, end = Cutover.parse("00:00 UTC").window(day)
     conn = connect(x.db_url)

@@ -7,7 +7,7 @@ from datetime import date
 import psycopg2
 
 from eod.business_date import Cutover
-from eod.generate import Options, generate
+from eod.devkit.generate import Options, generate
 from tests_py.conftest import run_eod
 
 

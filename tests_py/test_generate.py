@@ -400,8 +400,8 @@ def test_an_existing_exchange_is_kept_without_reset(eod_env, db_url):
 
 def test_chunked_copy_loads_every_row(db_url, monkeypatch):
     """Small COPY chunks (some of them empty) load exactly what one big chunk loads."""
-    from eod.generate import generate, load
-    from eod.generate.model import Options
+    from eod.devkit.generate import generate, load
+    from eod.devkit.generate.model import Options
 
     opts = Options(
         seed=4,

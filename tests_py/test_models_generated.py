@@ -15,7 +15,7 @@ import psycopg2
 from eod.business_date import Cutover
 from eod.close import postings
 from eod.commands.bench import copy_simulated_captures
-from eod.generate import Options, generate
+from eod.devkit.generate import Options, generate
 from tests_py.test_models import build, checksums, rows
 
 START = date(2026, 2, 1)
@@ -92,8 +92,8 @@ def test_clean_days_build_and_rebuild_identically(db_url, tmp_path):
 def assert_floor_agrees(url: str, day: date) -> None:
     """The benchmark's hand-written same-outputs floor is a second implementation of
     the day's marts: its figures must be theirs."""
-    from eod.bench.floors import SAME_OUTPUTS
     from eod.db import connect
+    from eod.devkit.bench.floors import SAME_OUTPUTS
 
     start, end = Cutover.parse("00:00 UTC").window(day)
     pairs = [

@@ -12,10 +12,10 @@ from datetime import date
 import pytest
 
 from eod.config import Settings
+from eod.devkit.simulators.pager import PagerSimulator
 from eod.errors import ConfigError, ServiceError
 from eod.paging import dedup_key, format_breaks, page, page_breaks, page_step_failure
 from eod.paging import events as paging_events
-from eod.paging.simulator import PagerSimulator
 
 D = date(2026, 3, 14)
 

@@ -318,7 +318,7 @@ def test_cli_prove_and_verify(db_url, eod_env, tmp_path):
 
 
 def test_bench_tree_builds_the_tree_of_its_synthetic_leaves(db_url):
-    from eod.por.bench import bench_tree
+    from eod.devkit.bench.por import bench_tree
 
     figures = bench_tree(db_url, 37)
     leaves = sorted(

@@ -21,9 +21,9 @@ import psycopg2
 import pytest
 
 from eod.business_date import Cutover
-from eod.generate import generate
-from eod.generate.model import Options
-from eod.simulators import FAILING_WALLET_ID, start_simulators
+from eod.devkit.generate import generate
+from eod.devkit.generate.model import Options
+from eod.devkit.simulators import FAILING_WALLET_ID, start_simulators
 from tests_py.conftest import PROJECT_DIR, run_eod
 
 AMOUNT = re.compile(r"^-?\d+(\.\d+)?$")
@@ -336,7 +336,7 @@ def test_simulate_command_prints_urls_and_stops_cleanly(exchange, eod_env):
 
 
 def test_copy_lines_are_unescaped_and_gathered_in_blocks():
-    from eod.simulators.registry import _Lines
+    from eod.devkit.simulators.registry import _Lines
 
     blocks: list[bytes] = []
     lines = _Lines(blocks.append, size=40)

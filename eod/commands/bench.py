@@ -1,13 +1,13 @@
 """`eod bench close|models`: benchmarks that print their figures.
 
-`eod bench close` times a day's whole close (see eod.bench.close). `eod bench models`
+`eod bench close` times a day's whole close (see eod.devkit.bench.close). `eod bench models`
 measures how the EOD models' build time grows with history:
 
 Generates an exchange (by default about 200k users and 500k trades a day over 30
 days) in a database of its own, closes every day in order with `dbt build` (each day
 needs the previous day's state), and prints the build time of day 1 and of the last
 day, their ratio, and two hand-written SQL floors for the last day (see
-eod.bench.floors): the floor, the least SQL computing the same aggregates as the
+eod.devkit.bench.floors): the floor, the least SQL computing the same aggregates as the
 marts; and beside it the minimal aggregate queries over that day's trades and
 ledger, which leave most of the marts out. Targets: last/first at most 1.2; build at
 most twice the floor (the floors have none of dbt's fixed per-node overhead, its
@@ -59,7 +59,7 @@ def register(subparsers) -> None:
 
 
 def _bench_close(args) -> int:
-    from eod.bench.close import bench_close
+    from eod.devkit.bench.close import bench_close
 
     if min(args.users, args.trades_per_day) < 1 or args.days < 2:
         raise InputError("--users and --trades-per-day must be at least 1, --days at least 2")
@@ -116,8 +116,8 @@ def _build(url: str, day: date, target: str) -> tuple[float, float, bool]:
 
 
 def _bench_models(args) -> int:
-    from eod.bench.database import bench_database
-    from eod.generate import Options, generate
+    from eod.devkit.bench.database import bench_database
+    from eod.devkit.generate import Options, generate
     from eod.migrations import migrate
     from eod.por_key import store_por_key
 
@@ -167,7 +167,7 @@ def _bench_models(args) -> int:
                 f"  {day}  dbt build {wall:7.2f}s  models {model_s:7.2f}s  "
                 f"{'ok' if ok else 'breaks or errors'}"
             )
-        from eod.bench.floors import AGGREGATES, SAME_OUTPUTS, timed
+        from eod.devkit.bench.floors import AGGREGATES, SAME_OUTPUTS, timed
 
         last_day, cutover = opts.dates[-1], ctx.settings.cutover
         floors = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eod.demo import DemoOptions, run_demo
+from eod.devkit.demo import DemoOptions, run_demo
 
 
 def register(subparsers) -> None:

@@ -7,9 +7,9 @@ from decimal import Decimal, InvalidOperation
 
 from eod.business_date import parse_date
 from eod.context import Context
+from eod.devkit.generate import spec
+from eod.devkit.generate.model import Options
 from eod.errors import InputError
-from eod.generate import spec
-from eod.generate.model import Options
 
 _DRIFT_RE = re.compile(r"^([A-Za-z]+)=(-?\d+(?:\.\d+)?)$")
 
@@ -126,7 +126,7 @@ def options_from_args(args, cutover) -> Options:
 
 
 def _generate(args) -> int:
-    from eod.generate import generate
+    from eod.devkit.generate import generate
 
     ctx = Context()
     opts = options_from_args(args, ctx.settings.cutover)

@@ -78,7 +78,7 @@ def _verify(args) -> int:
 
 
 def _bench(args) -> int:
-    from eod.por.bench import bench_tree
+    from eod.devkit.bench.por import bench_tree
 
     if args.leaves < 1:
         raise InputError(f"--leaves must be at least 1, got {args.leaves}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from eod.business_date import parse_date
 from eod.context import Context
-from eod.simulators.state import ME_FAULTS
+from eod.devkit.simulators.state import ME_FAULTS
 
 
 def register(subparsers) -> None:
@@ -48,7 +48,7 @@ def register(subparsers) -> None:
 
 
 def _serve(args) -> int:
-    from eod.simulators import DEFAULT_POOL_ADDRESS, start_simulators
+    from eod.devkit.simulators import DEFAULT_POOL_ADDRESS, start_simulators
 
     ctx = Context()
     handle = start_simulators(
@@ -79,7 +79,7 @@ def _serve(args) -> int:
 
 
 def _export(args) -> int:
-    from eod.simulators.export import export_snapshots
+    from eod.devkit.simulators.export import export_snapshots
 
     dates = [parse_date(d, "--date") for d in args.date]
     for path in export_snapshots(Context().database_url, args.dir, dates or None):

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs, urlparse
 
-from eod.simulators.http import Handler, log
-from eod.simulators.registry import (
+from eod.devkit.simulators.http import Handler, log
+from eod.devkit.simulators.registry import (
     BadAsOf,
     resolve_as_of,
     snapshot_blocks,
     snapshot_header,
     snapshot_lines,
 )
-from eod.simulators.state import NotGenerated
+from eod.devkit.simulators.state import NotGenerated
 
 CHUNK_BYTES = 64 * 1024
 

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 
 from eod.business_date import Cutover
-from eod.generate import spec
+from eod.devkit.generate import spec
 
 US_PER_S = 1_000_000
 US_PER_DAY = 86_400 * US_PER_S

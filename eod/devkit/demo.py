@@ -59,9 +59,9 @@ def _rows(database_url: str, query: str, params=()) -> list[tuple]:
 
 
 def run_demo(opts: DemoOptions = DemoOptions()) -> int:
-    from eod.generate import Options, generate
-    from eod.paging.simulator import PagerSimulator
-    from eod.simulators import start_simulators
+    from eod.devkit.generate import Options, generate
+    from eod.devkit.simulators import start_simulators
+    from eod.devkit.simulators.pager import PagerSimulator
 
     # The summary is the demo's output; the flow's own logs stay in the Prefect UI/API.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass
 
 from eod.db import transaction
+from eod.devkit.generate import load, model
+from eod.devkit.generate.model import Exchange, Options
 from eod.errors import InputError
-from eod.generate import load, model
-from eod.generate.model import Exchange, Options
 
 
 @dataclass

@@ -14,8 +14,8 @@ import threading
 
 import nats
 
+from eod.devkit.simulators.state import SimState
 from eod.errors import ServiceError
-from eod.simulators.state import SimState
 
 log = logging.getLogger(__name__)
 SUBJECTS = ("account.suspended", "account.banned")

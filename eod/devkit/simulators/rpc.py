@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from eod.simulators.http import Handler
-from eod.simulators.state import NotGenerated
+from eod.devkit.simulators.http import Handler
+from eod.devkit.simulators.state import NotGenerated
 
 TOTAL_STAKED_SELECTOR = "0x817b1cd2"  # keccak256("totalStaked()")[:4]
 CHAIN_ID = 1337

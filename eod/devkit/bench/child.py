@@ -1,6 +1,6 @@
 """Run one close in this process and report its own peak memory.
 
-`python -m eod.bench.child D OUT.json` closes D through the flow and writes the exit
+`python -m eod.devkit.bench.child D OUT.json` closes D through the flow and writes the exit
 code and the process's peak resident set (VmHWM) to OUT.json. Prefect's ephemeral
 API server runs in a process of its own and is not counted: the figure is the flow's.
 A sampler also records, every 100 ms with its wall-clock time, the resident set (so the

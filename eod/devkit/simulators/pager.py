@@ -5,7 +5,7 @@ of errors on a bad event, 202 with `{"status": "success", "dedup_key": ...}` oth
 and records every accepted event. `fail_next(n, status)` makes the next n requests
 fail, so a test can watch the client retry.
 
-    python -m eod.paging.simulator --port 8089
+    python -m eod.devkit.simulators.pager --port 8089
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from eod.simulators.state import SimState
+from eod.devkit.simulators.state import SimState
 
-log = logging.getLogger("eod.simulators")
+log = logging.getLogger("eod.devkit.simulators")
 
 
 class SimServer(ThreadingHTTPServer):

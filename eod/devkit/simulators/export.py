@@ -7,9 +7,9 @@ from datetime import date
 from pathlib import Path
 
 from eod.db import connect
+from eod.devkit.simulators.registry import snapshot_lines
+from eod.devkit.simulators.state import NotGenerated, SimState
 from eod.errors import InputError
-from eod.simulators.registry import snapshot_lines
-from eod.simulators.state import NotGenerated, SimState
 
 
 def export_snapshots(database_url: str, directory: Path, dates: list[date] | None = None):

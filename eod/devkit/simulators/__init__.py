@@ -13,13 +13,13 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
+from eod.devkit.simulators.custody import FAILING_WALLET_ID, CustodyHandler
+from eod.devkit.simulators.engine import EngineHandler
+from eod.devkit.simulators.events import AccountEventListener
+from eod.devkit.simulators.http import SimServer
+from eod.devkit.simulators.rpc import RpcHandler
+from eod.devkit.simulators.state import ME_FAULTS, SimState
 from eod.errors import InputError
-from eod.simulators.custody import FAILING_WALLET_ID, CustodyHandler
-from eod.simulators.engine import EngineHandler
-from eod.simulators.events import AccountEventListener
-from eod.simulators.http import SimServer
-from eod.simulators.rpc import RpcHandler
-from eod.simulators.state import ME_FAULTS, SimState
 
 DEFAULT_POOL_ADDRESS = "0x5a7e00000000000000000000000000000000c0de"
 

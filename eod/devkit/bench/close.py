@@ -26,10 +26,10 @@ from datetime import date
 
 import psycopg2
 
-from eod.bench.database import bench_database
-from eod.bench.floors import CLOSE, CLOSE_SAME_WORK, timed
 from eod.config import PROJECT_DIR
 from eod.db import connect
+from eod.devkit.bench.database import bench_database
+from eod.devkit.bench.floors import CLOSE, CLOSE_SAME_WORK, timed
 
 BENCH_CUTOVER = "00:00 UTC"
 
@@ -67,7 +67,7 @@ def _run_child(day: date, env: dict[str, str]) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
         out = fh.name
     subprocess.run(
-        [sys.executable, "-m", "eod.bench.child", day.isoformat(), out],
+        [sys.executable, "-m", "eod.devkit.bench.child", day.isoformat(), out],
         env=env,
         cwd=PROJECT_DIR,
         check=False,
@@ -154,10 +154,10 @@ def bench_close(
     keep: bool = False,
 ) -> int:
     from eod.business_date import Cutover
-    from eod.generate import Options, generate
+    from eod.devkit.generate import Options, generate
+    from eod.devkit.simulators import start_simulators
+    from eod.devkit.simulators.pager import PagerSimulator
     from eod.migrations import migrate
-    from eod.paging.simulator import PagerSimulator
-    from eod.simulators import start_simulators
 
     cutover = Cutover.parse(BENCH_CUTOVER)
     with bench_database(server_url, "eod_bench_close", keep=keep) as bench:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hmac
 import re
 
-from eod.simulators.http import Handler
-from eod.simulators.state import ENGINE_CREDITED, NotGenerated
+from eod.devkit.simulators.http import Handler
+from eod.devkit.simulators.state import ENGINE_CREDITED, NotGenerated
 
 _WALLET_RE = re.compile(r"^/api/v2/([a-z0-9]+)/wallet/([A-Za-z0-9_-]+)$")
 # A wallet id that always fails, so a close's handling of a custody outage can be tested.

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
 from eod.business_date import Cutover
-from eod.simulators.state import ENGINE_CREDITED, NotGenerated
+from eod.devkit.simulators.state import ENGINE_CREDITED, NotGenerated
 
 FETCH = 5_000
 

@@ -20,9 +20,9 @@ import numpy as np
 import psycopg2
 import psycopg2.errors
 
+from eod.devkit.generate import binary, spec
+from eod.devkit.generate.model import N_CUR, Exchange, Options
 from eod.errors import InputError
-from eod.generate import binary, spec
-from eod.generate.model import N_CUR, Exchange, Options
 
 log = logging.getLogger(__name__)
 
