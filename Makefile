@@ -6,10 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-export PREFECT_HOME ?= $(CURDIR)/.state/prefect
-export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
-# the ephemeral server can take a while to start on a busy 2-core machine
-export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
+# Prefect's settings are applied by the CLI and the tests (eod.config.apply_prefect_defaults)
 export DBT_PROFILES_DIR ?= $(CURDIR)
 export DO_NOT_TRACK ?= 1
 
@@ -27,7 +24,6 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]' 2>&1 \
 	  | { grep -v '^WARNING: Location' || true; }
 	test -f profiles.yml || cp profiles.example.yml profiles.yml
-	mkdir -p $(PREFECT_HOME)
 	touch $(STAMP)
 
 demo: setup

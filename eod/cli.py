@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import pkgutil
 import sys
-from pathlib import Path
 
 import eod.commands
+from eod.config import apply_prefect_defaults
 from eod.errors import EodError
 
 
@@ -32,11 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    if os.environ.get("PREFECT_HOME"):
-        # Prefect's local server keeps its SQLite database there and will not create it
-        Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+    apply_prefect_defaults()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -18,6 +18,27 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = PROJECT_DIR / ".state"
 
 
+# Prefect reads its settings when it is first imported: every entry point (the CLI,
+# the flows package, the tests) applies these before that happens.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # the ephemeral API server can take a while to start on a busy 2-core machine
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+}
+
+
+def apply_prefect_defaults(environ=os.environ) -> None:
+    """Prefect's settings for this project, where the environment does not set them:
+    its home (its local server's SQLite database) under the state folder, no
+    analytics, a patient ephemeral server."""
+    state_dir = Path(environ.get("EOD_STATE_DIR") or DEFAULT_STATE_DIR).absolute()
+    environ.setdefault("PREFECT_HOME", str(state_dir / "prefect"))
+    for name, value in PREFECT_DEFAULTS.items():
+        environ.setdefault(name, value)
+    # Prefect will not create its home itself
+    Path(environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+
+
 def int_setting(name: str, default: int, minimum: int = 0) -> int:
     """A whole-number setting from the environment; a bad value is a one-line ConfigError."""
     raw = os.environ.get(name, "").strip()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 import psycopg2
 import psycopg2.extensions
 
-from eod.errors import ServiceError
+from eod.errors import ServiceError, first_line
 
 # The application_name of new connections. The close sets it per step so that the
 # step watchdog can find (and cancel) every query a timed-out step left running. It
@@ -35,21 +36,42 @@ def connect(url: str, *, application_name: str | None = None, autocommit: bool =
     try:
         conn = psycopg2.connect(url, application_name=application_name, connect_timeout=10)
     except psycopg2.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreachable"
+        first = first_line(str(exc), "unreachable")
         raise ServiceError(f"cannot connect to Postgres at {redact(url)}: {first}") from None
     conn.autocommit = autocommit
     return conn
 
 
 @contextlib.contextmanager
-def transaction(url: str, **kwargs) -> Iterator[psycopg2.extensions.connection]:
-    """One connection, one transaction: committed on success, rolled back on error."""
+def session(url: str, **kwargs) -> Iterator[psycopg2.extensions.connection]:
+    """One connection, closed on exit; the caller manages its transactions (autocommit
+    work, a rolled-back measurement, a commit followed by an ANALYZE)."""
     conn = connect(url, **kwargs)
     try:
-        with conn:
-            yield conn
+        yield conn
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def transaction(url: str, **kwargs) -> Iterator[psycopg2.extensions.connection]:
+    """One connection, one transaction: committed on success, rolled back on error."""
+    with session(url, **kwargs) as conn, conn:
+        yield conn
+
+
+def rows_as_dicts(cur, query: str, params=()) -> list[dict[str, Any]]:
+    """Run a query on a cursor; its rows as dicts keyed by column name."""
+    cur.execute(query, params)
+    names = [c.name for c in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def fetch_all(url: str, query: str, params=()) -> list[tuple]:
+    """A read-only query in a transaction of its own; its rows."""
+    with transaction(url) as conn, conn.cursor() as cur:
+        cur.execute(query, params)
+        return cur.fetchall()
 
 
 def redact(url: str) -> str:

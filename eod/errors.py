@@ -19,3 +19,14 @@ class ServiceError(EodError):
     """An embedded or external service could not be started or reached."""
 
     exit_code = 3
+
+
+def first_line(error: BaseException | str | None, default: str = "") -> str:
+    """The first non-empty line of an error (or its type's name): what a one-line
+    message shows of it."""
+    text = str(error or "").strip()
+    if text:
+        return text.splitlines()[0].strip()
+    if isinstance(error, BaseException):
+        return type(error).__name__
+    return default

@@ -31,11 +31,13 @@ from prefect import flow, get_run_logger
 
 from eod.business_date import parse_date
 from eod.close import leader
+from eod.close.breaks import page_failure
+from eod.close.calendar import business_date_ended_before, dates_to_close
 from eod.close.steps import StepLedger
 from eod.close.watchdog import StepTimeout, run_with_timeout
+from eod.context import Context
+from eod.errors import EodError, first_line
 from flows import tasks
-from flows.calendar import dates_to_close
-from flows.resources import CloseResources
 
 # Stages in order; the steps of one stage run side by side. Streaming the registry
 # is mostly waiting on the engine and on COPY, and the marts built from trades and the
@@ -59,35 +61,36 @@ STAGES = (
 )
 
 
-class CloseFailed(Exception):
+class CloseFailed(EodError):
     """A step failed; the close stopped there."""
 
 
-def _run_step(resources: CloseResources, ledger: StepLedger, name: str, step) -> dict | None:
+def _run_step(ctx: Context, ledger: StepLedger, name: str, step) -> dict | None:
     """One step under the watchdog; a failure is recorded, paged and raised as
     CloseFailed."""
     business_date = ledger.business_date
     try:
         return run_with_timeout(
-            lambda: step(resources, ledger, name),
-            timeout_s=resources.settings.step_timeout_s,
-            database_url=resources.database_url,
+            lambda: step(ctx, ledger, name),
+            timeout_s=ctx.settings.step_timeout_s,
+            database_url=ctx.database_url,
             business_date=business_date,
             step=name,
         )
     except StepTimeout as exc:
         ledger.fail(name, "timeout", {"message": str(exc)})
-        tasks.page_step_failure(resources, business_date, name, "timeout")
+        page_failure(ctx, business_date, name, "timeout")
         raise CloseFailed(str(exc)) from None
+    except leader.NotLeader:
+        raise  # a deposed leader records nothing: the new leader owns the date
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if ledger.status(name) != "failed":
-            ledger.fail(name, reason)
-        tasks.page_step_failure(resources, business_date, name, reason)
+        reason = first_line(exc)
+        ledger.fail(name, reason)
+        page_failure(ctx, business_date, name, reason)
         raise CloseFailed(f"{business_date} {name}: {reason}") from None
 
 
-def _run_stage(resources: CloseResources, ledger: StepLedger, stage) -> list:
+def _run_stage(ctx: Context, ledger: StepLedger, stage) -> list:
     """[(name, detail or CloseFailed)] of the stage's steps, run side by side. Each
     runs in a copy of this context: Prefect's run context (and the step's connection
     name, which each sets in its own copy)."""
@@ -95,9 +98,7 @@ def _run_stage(resources: CloseResources, ledger: StepLedger, stage) -> list:
         futures = [
             (
                 name,
-                pool.submit(
-                    contextvars.copy_context().run, _run_step, resources, ledger, name, step
-                ),
+                pool.submit(contextvars.copy_context().run, _run_step, ctx, ledger, name, step),
             )
             for name, step in stage
         ]
@@ -110,13 +111,13 @@ def _run_stage(resources: CloseResources, ledger: StepLedger, stage) -> list:
         return outcomes
 
 
-def close_one_date(resources: CloseResources, business_date: date, fencing_token: int) -> dict:
+def close_one_date(ctx: Context, business_date: date, fencing_token: int) -> dict:
     """Run every pending step of one date; returns {step: detail} for the steps that ran."""
     logger = get_run_logger()
-    ledger = StepLedger(resources.database_url, business_date, fencing_token)
+    ledger = StepLedger(ctx.database_url, business_date, fencing_token)
     ran: dict[str, dict] = {}
     for stage in STAGES:
-        outcomes = _run_stage(resources, ledger, stage)
+        outcomes = _run_stage(ctx, ledger, stage)
         for name, detail in outcomes:
             if isinstance(detail, CloseFailed):
                 continue
@@ -131,14 +132,11 @@ def close_one_date(resources: CloseResources, business_date: date, fencing_token
     return ran
 
 
-def _scheduled_date(resources: CloseResources) -> date:
+def _scheduled_date(ctx: Context) -> date:
     """For a scheduled run without a date: the business date that just ended."""
     from prefect.runtime import flow_run
 
-    from flows.schedule import business_date_ended_before
-
-    started = flow_run.scheduled_start_time
-    return business_date_ended_before(resources.settings.cutover, started)
+    return business_date_ended_before(ctx.settings.cutover, flow_run.scheduled_start_time)
 
 
 @flow(name="eod-close", log_prints=False, validate_parameters=True)
@@ -148,17 +146,14 @@ def eod_close(business_date: str | None = None) -> dict:
     Without a date (the daily deployment), the date is the business date that ended
     at the cutover before the run's scheduled start, never the wall clock.
     """
-    resources = CloseResources.from_env()
-    if business_date:
-        target = parse_date(business_date, "business_date")
-    else:
-        target = _scheduled_date(resources)
+    ctx = Context()
+    target = parse_date(business_date, "business_date") if business_date else _scheduled_date(ctx)
     logger = get_run_logger()
-    with leader.acquire(resources.database_url, target) as lead:
-        dates = dates_to_close(resources.database_url, target)
+    with leader.acquire(ctx.database_url, target) as lead:
+        dates = dates_to_close(ctx.database_url, target)
         if len(dates) > 1:
             logger.info("catching up: %s", ", ".join(d.isoformat() for d in dates))
         report = {}
         for day in dates:
-            report[day.isoformat()] = close_one_date(resources, day, lead.fencing_token)
+            report[day.isoformat()] = close_one_date(ctx, day, lead.fencing_token)
     return report

@@ -33,6 +33,8 @@ class Guard(enum.Enum):
 
 # The actor the close itself uses; it may freeze accounts but never restore them.
 SYSTEM_ACTOR = "eod"
+# The event of a return to active from a freeze (CONTRACT section 9).
+RESTORED_SUBJECT = "account.restored"
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,24 @@ class AccountMachine:
 
     def targets(self, source: State) -> list[State]:
         return [t for (s, t) in self.transitions if s is source]
+
+    def allows(self, source: State | str, target: State | str) -> bool:
+        """Whether the seeds list source -> target (guards aside)."""
+        return (State(source), State(target)) in self.transitions
+
+    def sources(self, target: State | str) -> frozenset[State]:
+        """Every state the seeds let move to `target`."""
+        return frozenset(s for (s, t) in self.transitions if t is State(target))
+
+    def restores(self, source: State | str) -> bool:
+        """Whether leaving `source` for active is a restore (`account.restored`): the
+        way back from a freeze, which only a person may take."""
+        found = self.transitions.get((State(source), State.active))
+        return found is not None and found.subject == RESTORED_SUBJECT
+
+    def restorable(self) -> frozenset[State]:
+        """The frozen states: those whose way back to active is a restore."""
+        return frozenset(s for s in self.sources(State.active) if self.restores(s))
 
     def check(self, source: State, target: State, ctx: TransitionContext) -> Transition:
         """The transition source -> target if allowed in this context, else TransitionRefused."""

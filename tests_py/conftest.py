@@ -22,16 +22,14 @@ import psycopg2
 import pytest
 
 from eod import embedded
+from eod.config import apply_prefect_defaults
 from eod.db import with_database
 from eod.migrations import migrate
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
-# Prefect reads these at import; the flows under test run on its ephemeral server.
-os.environ.setdefault("PREFECT_HOME", str(PROJECT_DIR / ".state" / "prefect"))
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect won't create it
+# Prefect reads its settings at import; the flows under test run on its ephemeral server.
+apply_prefect_defaults()
 RUN_ID = uuid.uuid4().hex[:8]
 
 

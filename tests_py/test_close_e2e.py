@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from eod.commands.close import run_close
+from eod.commands.close import close_date
 from eod.errors import EodError
 from tests_py.close_fixtures import running_exchange
 
@@ -129,7 +129,7 @@ def test_close_clean_day_then_broken_day(db_url, nats_url, monkeypatch, tmp_path
         assert _drifted_pairs(x, first) == []
 
         # day 1: every step succeeds, the fee journal is posted exactly, nothing breaks
-        assert run_close(first) == 0
+        assert close_date(first) == 0
         _assert_fee_journal_posted(x, first)
         _assert_close_floor_agrees(x, first)
         assert (
@@ -144,7 +144,7 @@ def test_close_clean_day_then_broken_day(db_url, nats_url, monkeypatch, tmp_path
         assert x.pager.events == []
 
         # day 2: breaks are found, the two users are frozen, each check pages once
-        assert run_close(last) == 1
+        assert close_date(last) == 1
         _assert_fee_journal_posted(x, last)
         breaks = x.fetch(
             "select user_id, currency from marts.recon_me_ledger where business_date = %s "
@@ -179,7 +179,7 @@ def test_close_clean_day_then_broken_day(db_url, nats_url, monkeypatch, tmp_path
         # a re-run adds nothing, runs no succeeded step again and pages nothing new
         ledger_rows = x.scalar("select count(*) from exchange.ledger_entries")
         attempts = x.fetch("select step_name, attempts from eod.eod_runs order by 1, 2")
-        assert run_close(last) == 1
+        assert close_date(last) == 1
         assert x.scalar("select count(*) from exchange.ledger_entries") == ledger_rows
         assert x.fetch("select step_name, attempts from eod.eod_runs order by 1, 2") == attempts
         assert len(x.pager.events) == 3
@@ -217,7 +217,7 @@ def test_bad_captures_fail_the_close_until_fixed(db_url, nats_url, monkeypatch, 
         for fault, says in engine_faults.items():
             x.sims.me_fault = fault
             with pytest.raises(EodError, match="capture_registry") as failed:
-                run_close(day)
+                close_date(day)
             message = str(failed.value)
             assert "\n" not in message and says in message, (fault, message)
             _nothing_posted(x)
@@ -225,11 +225,11 @@ def test_bad_captures_fail_the_close_until_fixed(db_url, nats_url, monkeypatch, 
 
         monkeypatch.setenv("EOD_CUSTODY_TOKEN", "not-the-token")
         with pytest.raises(EodError, match="capture_custody.*401"):
-            run_close(day)
+            close_date(day)
         monkeypatch.setenv("EOD_CUSTODY_TOKEN", x.sims.custody_token)
         x.sims.custody_fail = True
         with pytest.raises(EodError, match="capture_custody.*500"):
-            run_close(day)
+            close_date(day)
         assert (
             x.scalar("select count(*) from exchange.ledger_entries where created_by = 'eod'") == 0
         )
@@ -239,7 +239,7 @@ def test_bad_captures_fail_the_close_until_fixed(db_url, nats_url, monkeypatch, 
         pages = {e["dedup_key"] for e in x.pager.events}
         assert any("step:capture_registry" in k for k in pages)
         assert any("step:capture_custody" in k for k in pages)
-        assert run_close(day) == 0
+        assert close_date(day) == 0
         assert x.fetch(
             "select step_name, attempts from eod.eod_runs where step_name like 'capture_%%' "
             "order by 1"
@@ -269,7 +269,7 @@ def test_crash_between_posting_and_recording_reposts_nothing(
 
         monkeypatch.setattr(steps.StepLedger, "succeed", dies_after_posting)
         with pytest.raises(EodError, match="post_fee_journal"):
-            run_close(day)
+            close_date(day)
         assert (
             x.scalar(
                 "select count(*) from exchange.ledger_entries where reference_type = 'fee_journal'"
@@ -277,7 +277,7 @@ def test_crash_between_posting_and_recording_reposts_nothing(
             == 0
         )
         monkeypatch.setattr(steps.StepLedger, "succeed", real_succeed)
-        assert run_close(day) == 0
+        assert close_date(day) == 0
         _assert_fee_journal_posted(x, day)
 
 
@@ -301,7 +301,7 @@ def test_a_step_over_its_time_limit_stops_the_close(db_url, nats_url, monkeypatc
         monkeypatch.setattr(close_flow, "STAGES", stages)
         monkeypatch.setenv("EOD_STEP_TIMEOUT_S", "3")
         with pytest.raises(EodError, match="timeout"):
-            run_close(x.dates[0])
+            close_date(x.dates[0])
         # the build that runs alongside the capture may finish or time out itself;
         # nothing after their stage runs
         steps = dict(

@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from eod.business_date import Cutover
-from flows.schedule import business_date_ended_before, cron_after_cutover
+from eod.close.calendar import business_date_ended_before
+from flows.deployment import cron_after_cutover
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 
 from eod.business_date import Cutover
 from eod.config import Settings
-from eod.db import connect
+from eod.db import transaction
 from eod.errors import InputError
 from eod.outbox import enqueue
 
@@ -72,21 +72,17 @@ def adjust_balance(
     cutover: Cutover | None = None,
 ) -> AdjustmentOutcome:
     """Post (or recognise as already posted) one adjustment in its own transaction."""
-    conn = connect(database_url, application_name="eod-adjust")
-    try:
-        with conn, conn.cursor() as cur:
-            return post_adjustment(
-                cur,
-                user_id=user_id,
-                currency=currency,
-                amount=amount,
-                reason=reason,
-                key=key,
-                actor=actor,
-                cutover=cutover,
-            )
-    finally:
-        conn.close()
+    with transaction(database_url, application_name="eod-adjust") as conn, conn.cursor() as cur:
+        return post_adjustment(
+            cur,
+            user_id=user_id,
+            currency=currency,
+            amount=amount,
+            reason=reason,
+            key=key,
+            actor=actor,
+            cutover=cutover,
+        )
 
 
 def post_adjustment(

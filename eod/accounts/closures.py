@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from eod.accounts.balances import non_zero, user_balances
 from eod.accounts.transitions import current_state, transition
 from eod.errors import InputError
-from fsm.machine import SYSTEM_ACTOR
+from fsm.machine import MACHINE, SYSTEM_ACTOR, State
 
 
 def _pending(cur, user_id: int) -> int | None:
@@ -32,7 +32,7 @@ def request_closure(cur, user_id: int, actor: str, reason: str) -> int:
     if not actor or not reason:
         raise InputError("a closure request needs an actor and a reason")
     state = current_state(cur, user_id, lock=True)
-    if state != "active":
+    if state != State.active:
         raise InputError(
             f"account {user_id} is {state}; only an active account can request closure"
         )
@@ -44,7 +44,7 @@ def request_closure(cur, user_id: int, actor: str, reason: str) -> int:
         (user_id, actor, reason),
     )
     request_id = cur.fetchone()[0]
-    transition(cur, user_id, "restricted", actor, f"closure request {request_id}: {reason}")
+    transition(cur, user_id, State.restricted, actor, f"closure request {request_id}: {reason}")
     return request_id
 
 
@@ -64,9 +64,9 @@ def cancel_closure(cur, user_id: int, actor: str, reason: str = "cancelled") -> 
         (actor, request_id),
     )
     # A compliance freeze placed after the request (suspended) is not lifted by a cancel.
-    if state == "restricted":
+    if state == State.restricted:
         transition(
-            cur, user_id, "active", actor, f"closure request {request_id} cancelled: {reason}"
+            cur, user_id, State.active, actor, f"closure request {request_id} cancelled: {reason}"
         )
     return request_id
 
@@ -97,10 +97,10 @@ def finalise_matured_closures(conn, as_of_instant: datetime, cooling_off_days: i
         )
         for request_id, user_id in cur.fetchall():
             state = current_state(cur, user_id, lock=True)
-            if state == "closed":
+            if state == State.closed:
                 _resolve(cur, request_id, "closed")
                 continue
-            if state not in ("restricted", "suspended"):
+            if not MACHINE.allows(state, State.closed):
                 report["skipped"].append(
                     {"user_id": user_id, "request_id": request_id, "state": state}
                 )
@@ -118,7 +118,7 @@ def finalise_matured_closures(conn, as_of_instant: datetime, cooling_off_days: i
             transition(
                 cur,
                 user_id,
-                "closed",
+                State.closed,
                 SYSTEM_ACTOR,
                 f"closure request {request_id} matured after {cooling_off_days} days",
             )

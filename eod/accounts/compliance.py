@@ -10,7 +10,7 @@ import enum
 
 from eod.accounts.transitions import TransitionRecord, current_state, transition
 from eod.errors import InputError
-from fsm.machine import SYSTEM_ACTOR
+from fsm.machine import MACHINE, SYSTEM_ACTOR, State
 
 
 class Hit(enum.Enum):
@@ -25,8 +25,8 @@ _LABEL = {Hit.SANCTIONS: "sanctions hit", Hit.REKYC: "re-KYC", Hit.DISPUTE: "dis
 def target_state(hit: Hit, sanctions_action: str) -> str:
     """Sanctions follow EOD_SANCTIONS_ACTION (suspend or restrict); the others suspend."""
     if hit is Hit.SANCTIONS and sanctions_action == "restrict":
-        return "restricted"
-    return "suspended"
+        return State.restricted.value
+    return State.suspended.value
 
 
 def _require(actor: str, reason: str) -> tuple[str, str]:
@@ -55,8 +55,9 @@ def reactivate(cur, user_id: int, actor: str, reason: str) -> TransitionRecord:
     if actor == SYSTEM_ACTOR:
         raise InputError(f"reactivation needs a human actor, not {SYSTEM_ACTOR!r}")
     state = current_state(cur, user_id, lock=True)
-    if state not in ("suspended", "restricted"):
-        raise InputError(f"account {user_id} is {state}; only suspended or restricted reactivate")
+    if not MACHINE.restores(state):
+        frozen = " or ".join(sorted(s.value for s in MACHINE.restorable()))
+        raise InputError(f"account {user_id} is {state}; only {frozen} reactivate")
     cur.execute(
         "select 1 from exchange.closure_requests where user_id = %s and status = 'pending'",
         (user_id,),
@@ -65,4 +66,4 @@ def reactivate(cur, user_id: int, actor: str, reason: str) -> TransitionRecord:
         raise InputError(
             f"account {user_id} has a pending closure request; cancel it (cancel-closure) instead"
         )
-    return transition(cur, user_id, "active", actor, reason)
+    return transition(cur, user_id, State.active, actor, reason)

@@ -1,4 +1,10 @@
-"""Account-state transitions through `exchange.transition_account`."""
+"""Account-state transitions through `exchange.transition_account`.
+
+`transition` is the one way Python code changes an account's state: the close's
+freezes, compliance hooks, closures, operators' restores and the AdminService all
+call it. Which moves are allowed is the machine's (fsm/, from the seeds), checked
+again by the database.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,14 @@ from datetime import datetime
 
 import psycopg2
 
-from eod.errors import InputError
+from eod.errors import InputError, first_line
 from fsm.machine import State
 
 _STATES = [s.value for s in State]
+
+
+class UnknownUser(InputError):
+    """No such user on the platform."""
 
 
 @dataclass(frozen=True)
@@ -35,11 +45,12 @@ _COLUMNS = (
 def refusal(exc: psycopg2.Error) -> str:
     """The database's one-line reason for refusing a change."""
     diag = getattr(exc, "diag", None)
-    message = (diag.message_primary if diag else None) or str(exc)
-    return message.strip().splitlines()[0]
+    return first_line((diag.message_primary if diag else None) or exc)
 
 
-def transition(cur, user_id: int, to_state: str, actor: str, reason: str) -> TransitionRecord:
+def transition(
+    cur, user_id: int, to_state: State | str, actor: str, reason: str
+) -> TransitionRecord:
     """Move an account to `to_state`; the database checks rule, guards and actor.
 
     Runs inside a savepoint so that a refusal leaves the caller's transaction usable.
@@ -50,7 +61,7 @@ def transition(cur, user_id: int, to_state: str, actor: str, reason: str) -> Tra
     try:
         cur.execute(
             "select exchange.transition_account(%s, %s, %s, %s)",
-            (user_id, to_state, actor, reason),
+            (user_id, State(to_state).value, actor, reason),
         )
         transition_id = cur.fetchone()[0]
     except psycopg2.Error as exc:
@@ -73,7 +84,7 @@ def current_state(cur, user_id: int, *, lock: bool = False) -> str:
     )
     row = cur.fetchone()
     if row is None:
-        raise InputError(f"unknown user {user_id}")
+        raise UnknownUser(f"unknown user {user_id}")
     return row[0]
 
 

@@ -15,10 +15,12 @@ from datetime import date
 
 import grpc
 
+from eod.accounts.transitions import UnknownUser, current_state, transition
 from eod.admin.codegen import stubs
 from eod.business_date import parse_date
-from eod.db import connect
-from eod.errors import ConfigError, EodError
+from eod.close.status import close_status
+from eod.db import transaction
+from eod.errors import ConfigError, EodError, first_line
 
 log = logging.getLogger(__name__)
 pb2, pb2_grpc = stubs()
@@ -41,35 +43,24 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
 
 
 def eod_status(database_url: str, business_date: date):
-    conn = connect(database_url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(
-                """select step_name, status, attempts, started_at, finished_at, detail
-                   from eod.eod_runs where business_date = %s
-                   order by started_at nulls last, step_name""",
-                (business_date,),
-            )
-            rows = cur.fetchall()
-    finally:
-        conn.close()
-    steps, broken, closed = [], [], False
-    for step, status, attempts, started, finished, detail in rows:
-        steps.append(
-            pb2.StepStatus(
-                step_name=step,
-                status=status,
-                attempts=attempts,
-                started_at=started.isoformat() if started else "",
-                finished_at=finished.isoformat() if finished else "",
-                detail_json=json.dumps(detail or {}, sort_keys=True, default=str),
-            )
+    """GetEODStatus's answer, from the close's one status query."""
+    (day,) = close_status(database_url, [business_date])
+    steps = [
+        pb2.StepStatus(
+            step_name=s.step_name,
+            status=s.status,
+            attempts=s.attempts,
+            started_at=s.started_at.isoformat() if s.started_at else "",
+            finished_at=s.finished_at.isoformat() if s.finished_at else "",
+            detail_json=json.dumps(s.detail, sort_keys=True, default=str),
         )
-        if step == "close" and status == "succeeded":
-            closed = True
-            broken = list((detail or {}).get("broken_checks", []))
+        for s in day.steps
+    ]
     return pb2.EODStatus(
-        business_date=business_date.isoformat(), closed=closed, broken_checks=broken, steps=steps
+        business_date=business_date.isoformat(),
+        closed=day.closed,
+        broken_checks=day.broken_checks,
+        steps=steps,
     )
 
 
@@ -84,44 +75,38 @@ class AdminService(pb2_grpc.AdminServiceServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 
     def RunEOD(self, request, context):  # noqa: N802 - gRPC method name
-        from flows.eod_close import CloseFailed, eod_close
+        """What `eod close` does: refuse without real external systems, close D with
+        catch-up; a failed run is FAILED_PRECONDITION naming the step and reason."""
+        from flows.service import run_close
 
         day = self._date(request.business_date, context)
         try:
-            eod_close(business_date=day.isoformat())
-        except (CloseFailed, EodError) as exc:
+            outcome = run_close(day)
+        except EodError as exc:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        if outcome.failure:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"close failed: {outcome.failure}")
         return eod_status(self.database_url, day)
 
     def GetEODStatus(self, request, context):  # noqa: N802
         return eod_status(self.database_url, self._date(request.business_date, context))
 
     def TransitionAccount(self, request, context):  # noqa: N802
-        conn = connect(self.database_url)
         try:
-            with conn, conn.cursor() as cur:
-                cur.execute(
-                    "select status::text from exchange.users where user_id = %s", (request.user_id,)
+            with transaction(self.database_url) as conn, conn.cursor() as cur:
+                from_state = current_state(cur, request.user_id, lock=True)
+                record = transition(
+                    cur, request.user_id, request.to_state, request.actor, request.reason
                 )
-                row = cur.fetchone()
-                if row is None:
-                    context.abort(grpc.StatusCode.NOT_FOUND, f"unknown user {request.user_id}")
-                cur.execute(
-                    "select exchange.transition_account(%s, %s, %s, %s)",
-                    (request.user_id, request.to_state, request.actor, request.reason),
-                )
-                result = cur.fetchone()[0]
-        except grpc.RpcError:
-            raise
-        except Exception as exc:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc).strip().splitlines()[0])
-        finally:
-            conn.close()
+        except UnknownUser as exc:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        except EodError as exc:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, first_line(exc))
         return pb2.TransitionAccountResponse(
             user_id=request.user_id,
-            from_state=row[0],
-            to_state=request.to_state,
-            transition_id=int(result) if isinstance(result, int) else 0,
+            from_state=from_state,
+            to_state=record.to_state,
+            transition_id=record.transition_id,
         )
 
     def AdjustBalance(self, request, context):  # noqa: N802

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from eod.capture.http import get_json
 from eod.config import Settings
-from eod.db import connect, transaction
+from eod.db import transaction
 from eod.errors import ConfigError, InputError
 from eod.validation import validate_custody
 
@@ -34,16 +34,12 @@ def wallet_url(custody_url: str, coin: str, wallet_id: str) -> str:
 
 
 def _wallets(database_url: str) -> list[tuple[str, str, str]]:
-    conn = connect(database_url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(
-                "select currency, coin, wallet_id from exchange.custody_wallets"
-                " order by currency, wallet_id"
-            )
-            return cur.fetchall()
-    finally:
-        conn.close()
+    with transaction(database_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select currency, coin, wallet_id from exchange.custody_wallets"
+            " order by currency, wallet_id"
+        )
+        return cur.fetchall()
 
 
 def balance_units(reply: Any, coin: str, wallet_id: str) -> int:

@@ -23,7 +23,7 @@ from psycopg2 import errors
 from eod.capture.http import open_url
 from eod.capture.ndjson import CopySource, numbered_blocks, parse_header, split_header
 from eod.config import Settings
-from eod.db import connect, transaction
+from eod.db import session, transaction
 from eod.errors import ConfigError, InputError
 from eod.validation import preload, validate_registry
 
@@ -64,8 +64,7 @@ def _stage(database_url: str, stream, source: str, capture_id: uuid.UUID, as_of:
         raise InputError(f"registry from {source} is empty (no header line)")
     header = parse_header(first, as_of)
     copy = CopySource(blocks, capture_id)
-    conn = connect(database_url)
-    try:
+    with session(database_url) as conn:
         with conn, conn.cursor() as cur:
             try:
                 cur.copy_expert(
@@ -84,8 +83,6 @@ def _stage(database_url: str, stream, source: str, capture_id: uuid.UUID, as_of:
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("analyze eod.me_balances_incoming")
-    finally:
-        conn.close()
     return header, copy.rows
 
 

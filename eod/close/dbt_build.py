@@ -28,7 +28,7 @@ from pathlib import Path
 from eod.config import PROJECT_DIR
 from eod.db import application_name
 from eod.dbt import in_project, parse_in_background, parsed_runner
-from eod.errors import EodError
+from eod.errors import EodError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def run_build(
         first = outcome.errors[0]
         raise DbtBuildFailed(
             f"dbt build for {business_date}: {len(outcome.errors)} node(s) failed, first "
-            f"{first.unique_id}: {(first.message or first.status).splitlines()[0]}"
+            f"{first.unique_id}: {first_line(first.message or first.status)}"
         )
     return outcome
 

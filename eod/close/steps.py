@@ -11,7 +11,8 @@ the same transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from psycopg2.extras import Json
 
 from eod.close.leader import check_fence
-from eod.db import connect
+from eod.db import transaction
 from eod.outbox import enqueue
 
 
@@ -35,42 +36,33 @@ class StepLedger:
         enqueue(cur, f"eod.{step}.{what}", payload)
 
     def status(self, step: str) -> str | None:
-        conn = connect(self.database_url)
-        try:
-            with conn, conn.cursor() as cur:
-                cur.execute(
-                    "select status from eod.eod_runs where business_date = %s and step_name = %s",
-                    (self.business_date, step),
-                )
-                row = cur.fetchone()
-        finally:
-            conn.close()
+        with transaction(self.database_url) as conn, conn.cursor() as cur:
+            cur.execute(
+                "select status from eod.eod_runs where business_date = %s and step_name = %s",
+                (self.business_date, step),
+            )
+            row = cur.fetchone()
         return row[0] if row else None
 
     def start(self, step: str) -> bool:
         """Record an attempt; False when the step already succeeded for this date."""
-        conn = connect(self.database_url)
-        try:
-            with conn, conn.cursor() as cur:
-                check_fence(cur, self.fencing_token)
-                cur.execute(
-                    """insert into eod.eod_runs
-                           (business_date, step_name, status, attempts, started_at, fencing_token)
-                       values (%s, %s, 'running', 1, clock_timestamp(), %s)
-                       on conflict (business_date, step_name) do update
-                       set status = 'running', attempts = eod.eod_runs.attempts + 1,
-                           started_at = clock_timestamp(), finished_at = null,
-                           fencing_token = excluded.fencing_token
-                       where eod.eod_runs.status <> 'succeeded'
-                       returning attempts""",
-                    (self.business_date, step, self.fencing_token),
-                )
-                row = cur.fetchone()
-                if row is None:
-                    return False
-                self._event(cur, step, "started", {"attempt": row[0]})
-        finally:
-            conn.close()
+        with self.transaction() as cur:
+            cur.execute(
+                """insert into eod.eod_runs
+                       (business_date, step_name, status, attempts, started_at, fencing_token)
+                   values (%s, %s, 'running', 1, clock_timestamp(), %s)
+                   on conflict (business_date, step_name) do update
+                   set status = 'running', attempts = eod.eod_runs.attempts + 1,
+                       started_at = clock_timestamp(), finished_at = null,
+                       fencing_token = excluded.fencing_token
+                   where eod.eod_runs.status <> 'succeeded'
+                   returning attempts""",
+                (self.business_date, step, self.fencing_token),
+            )
+            row = cur.fetchone()
+            if row is None:
+                return False
+            self._event(cur, step, "started", {"attempt": row[0]})
         return True
 
     def succeed(self, cur, step: str, detail: dict[str, Any]) -> None:
@@ -86,45 +78,54 @@ class StepLedger:
 
     def fail(self, step: str, reason: str, detail: dict[str, Any] | None = None) -> None:
         detail = {"reason": reason, **(detail or {})}
-        conn = connect(self.database_url)
-        try:
-            with conn, conn.cursor() as cur:
-                check_fence(cur, self.fencing_token)
-                cur.execute(
-                    """update eod.eod_runs
-                       set status = 'failed', finished_at = clock_timestamp(), detail = %s
-                       where business_date = %s and step_name = %s""",
-                    (Json(detail, dumps=_dumps), self.business_date, step),
-                )
-                self._event(cur, step, "failed", {"reason": reason})
-        finally:
-            conn.close()
+        with self.transaction() as cur:
+            cur.execute(
+                """update eod.eod_runs
+                   set status = 'failed', finished_at = clock_timestamp(), detail = %s
+                   where business_date = %s and step_name = %s""",
+                (Json(detail, dumps=_dumps), self.business_date, step),
+            )
+            self._event(cur, step, "failed", {"reason": reason})
 
-    def run(self, step: str, work: Callable[[Any], dict[str, Any]]) -> dict[str, Any] | None:
-        """Run `work(cursor)` once for this date; its writes and the record commit together.
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A cursor in a transaction of this leader's: the fencing token is checked
+        first, so a deposed leader's writes never commit."""
+        with transaction(self.database_url) as conn, conn.cursor() as cur:
+            check_fence(cur, self.fencing_token)
+            yield cur
 
-        Returns the step's detail, or None when it had already succeeded.
+    def run(
+        self,
+        step: str,
+        work: Callable[..., dict[str, Any] | None],
+        *,
+        atomic: bool = True,
+        announce: Callable[[Any, dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any] | None:
+        """Run a step once for this date; the one way a step runs and is recorded.
+
+        atomic: `work(cursor)` writes in the transaction that records the step, so
+        its writes and `succeeded` commit together or not at all (postings, freezes).
+        Otherwise `work()` commits on its own and is idempotent per date (captures,
+        dbt, the proof of reserves); success, and `announce(cursor, detail)`, are
+        recorded after it. Returns the step's detail, or None when it had already
+        succeeded. A failure propagates; the caller records it (`fail`).
         """
         if not self.start(step):
             return None
-        conn = connect(self.database_url)
-        try:
-            with conn, conn.cursor() as cur:
+        if atomic:
+            with self.transaction() as cur:
                 detail = work(cur) or {}
                 self.succeed(cur, step, detail)
             return detail
-        except Exception as exc:
-            conn.close()
-            self.fail(step, _one_line(exc))
-            raise
-        finally:
-            conn.close()
+        detail = work() or {}
+        with self.transaction() as cur:
+            if announce:
+                announce(cur, detail)
+            self.succeed(cur, step, detail)
+        return detail
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, default=str, sort_keys=True)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from eod.db import connect, set_application_name
+from eod.db import session, set_application_name
 from eod.errors import EodError
 
 T = TypeVar("T")
@@ -32,18 +32,17 @@ def step_application_name(step: str) -> str:
 
 
 def cancel_step_queries(database_url: str, application_name: str) -> int:
-    conn = connect(database_url, application_name="eod-watchdog", autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                """select count(pg_terminate_backend(pid)) from pg_stat_activity
-                   where application_name = %s and datname = current_database()
-                     and pid <> pg_backend_pid()""",
-                (application_name,),
-            )
-            return cur.fetchone()[0]
-    finally:
-        conn.close()
+    with (
+        session(database_url, application_name="eod-watchdog", autocommit=True) as conn,
+        conn.cursor() as cur,
+    ):
+        cur.execute(
+            """select count(pg_terminate_backend(pid)) from pg_stat_activity
+               where application_name = %s and datname = current_database()
+                 and pid <> pg_backend_pid()""",
+            (application_name,),
+        )
+        return cur.fetchone()[0]
 
 
 def run_with_timeout(

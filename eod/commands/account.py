@@ -6,6 +6,7 @@ import json
 
 from eod.context import Context
 from eod.db import transaction
+from fsm.machine import MACHINE
 
 
 def register(subparsers) -> None:
@@ -29,7 +30,8 @@ def register(subparsers) -> None:
     p.add_argument("--reason", required=True)
     p.set_defaults(handler=_compliance_hit)
 
-    p = with_user("reactivate", "return a suspended or restricted account to active")
+    frozen = " or ".join(sorted(s.value for s in MACHINE.restorable()))
+    p = with_user("reactivate", f"return a {frozen} account to active")
     p.add_argument("--actor", required=True, help="the person deciding (not 'eod')")
     p.add_argument("--reason", required=True)
     p.set_defaults(handler=_reactivate)

@@ -20,10 +20,9 @@ import secrets
 import time
 from datetime import date
 
-import psycopg2
-
 from eod.business_date import parse_date
 from eod.context import Context
+from eod.db import session
 from eod.errors import InputError
 
 
@@ -139,17 +138,16 @@ def _bench_models(args) -> int:
         )
         t0 = time.perf_counter()
         generate(url, opts)
-        conn = psycopg2.connect(url)
-        with conn:
-            copy_simulated_captures(conn)
-            store_por_key(conn, secrets.token_hex(32))
-        # statistics as a running exchange's autovacuum keeps them: `eod generate`
-        # analysed what it loaded, the copied captures have none yet, and the planner
-        # would guess a few rows for millions
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("analyze eod.me_balances, eod.custody_balances, eod.onchain_staking")
-        conn.close()
+        with session(url) as conn:
+            with conn:
+                copy_simulated_captures(conn)
+                store_por_key(conn, secrets.token_hex(32))
+            # statistics as a running exchange's autovacuum keeps them: `eod generate`
+            # analysed what it loaded, the copied captures have none yet, and the
+            # planner would guess a few rows for millions
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("analyze eod.me_balances, eod.custody_balances, eod.onchain_staking")
         print(
             f"generated {args.users} users, {args.trades_per_day} trades/day, "
             f"{args.days} days in {time.perf_counter() - t0:.1f}s"

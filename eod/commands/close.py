@@ -1,14 +1,15 @@
-"""`eod close`, `eod backfill`, `eod status`: run and inspect the close."""
+"""`eod close`, `eod backfill`, `eod status`: run and inspect the close.
+
+Argument parsing and printing only; the close itself is `flows.service`.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 
 from eod.business_date import parse_date
-from eod.config import Settings
 from eod.context import Context
-from eod.db import connect
-from eod.errors import EodError, InputError
+from eod.errors import EodError
 
 
 def register(subparsers) -> None:
@@ -26,86 +27,50 @@ def register(subparsers) -> None:
     status.set_defaults(handler=_status)
 
 
-def run_close(business_date: date) -> int:
-    """Run the flow for D; print what happened; 0 only when all succeeded and nothing broke."""
-    from eod.close import dbt_build
-    from flows.eod_close import CloseFailed, eod_close
-
-    database_url = Context().database_url
-    # dbt parses the project while Prefect starts its API server for the flow
-    parsing = dbt_build.prepare(database_url)
-    try:
-        eod_close(business_date=business_date.isoformat())
-    except CloseFailed as exc:
-        raise EodError(f"close failed: {exc}") from None
-    finally:
-        parsing.join()
-    return report_outcome(database_url, business_date)
+def report(outcome) -> int:
+    """Print one line per date; the exit status: 0 only when every date closed with no
+    check broken. A failed run is a one-line error (EodError) after the lines."""
+    for line in outcome.lines():
+        print(line)
+    if outcome.failure:
+        raise EodError(f"close failed: {outcome.failure}")
+    return outcome.exit_code
 
 
-def report_outcome(database_url: str, business_date: date) -> int:
-    rows = _status_rows(database_url, business_date)
-    broken: list[str] = []
-    for day, step, status, attempts, seconds, detail in rows:
-        print(f"{day}  {step:<22} {status:<10} attempts={attempts:<2} {seconds:>8}s")
-        if step == "close" and detail:
-            broken += [f"{day} {check}" for check in detail.get("broken_checks", [])]
-    if broken:
-        print("checks that broke: " + ", ".join(broken))
-        return 1
-    return 0
+def close_date(business_date: date) -> int:
+    """`eod close --date D`: close D (catch-up first), print each date's outcome."""
+    from flows.service import run_close
+
+    return report(run_close(business_date))
 
 
 def _close(args) -> int:
-    Settings.from_env().require_real_close()
-    return run_close(parse_date(args.date, "--date"))
+    return close_date(parse_date(args.date, "--date"))
 
 
 def _backfill(args) -> int:
-    Settings.from_env().require_real_close()
-    start, end = parse_date(args.start, "--start"), parse_date(args.end, "--end")
-    if end < start:
-        raise InputError(f"--end {end} is before --start {start}")
-    from flows.calendar import first_closed_date
+    from flows.service import backfill
 
-    first = first_closed_date(Context().database_url)
-    code = 0
-    if first is None or start < first:
-        code = run_close(start)  # starts the chain (or refuses if before it)
-    return max(code, run_close(end))
-
-
-def _status_rows(database_url: str, business_date: date | None):
-    conn = connect(database_url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(
-                """select business_date, step_name, status, attempts,
-                          round(extract(epoch from finished_at - started_at)::numeric, 2),
-                          detail
-                   from eod.eod_runs
-                   where (%(d)s::date is null and business_date in (
-                            select distinct business_date from eod.eod_runs
-                            order by business_date desc limit 10))
-                      or business_date <= %(d)s::date and business_date >= %(d)s::date
-                   order by business_date, started_at nulls last, step_name""",
-                {"d": business_date},
-            )
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return report(backfill(parse_date(args.start, "--start"), parse_date(args.end, "--end")))
 
 
 def _status(args) -> int:
+    from eod.close.status import close_status
+
     day = parse_date(args.date, "--date") if args.date else None
-    rows = _status_rows(Context().database_url, day)
-    if not rows:
+    dates = close_status(Context().database_url, [day] if day else None)
+    if not any(d.steps for d in dates):
         print("no close recorded" + (f" for {day}" if day else ""))
         return 0
     code = 0
-    for d, step, status, attempts, seconds, detail in rows:
-        reason = f"  {detail.get('reason')}" if status == "failed" and detail else ""
-        print(f"{d}  {step:<22} {status:<10} attempts={attempts:<2} {seconds or '-':>8}s{reason}")
-        if status == "failed":
-            code = 1
+    for d in dates:
+        for s in d.steps:
+            reason = f"  {s.reason}" if s.reason else ""
+            print(
+                f"{d.business_date}  {s.step_name:<22} {s.status:<10} attempts={s.attempts:<2} "
+                f"{s.seconds or '-':>8}s{reason}"
+            )
+            if s.status == "failed":
+                code = 1
+        print(d.outcome())
     return code

@@ -45,7 +45,7 @@ def _serve(args) -> int:
     from prefect import serve
 
     from eod.admin.server import serve as serve_admin
-    from flows.schedule import cron_after_cutover, deployment
+    from flows.deployment import cron_after_cutover, deployment
 
     ctx = Context()
     settings = ctx.settings

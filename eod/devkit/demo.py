@@ -16,8 +16,9 @@ import time
 from dataclasses import dataclass
 from datetime import date
 
+from eod.close.status import close_status
 from eod.context import Context
-from eod.db import connect, with_database
+from eod.db import fetch_all, session, with_database
 from eod.migrations import migrate
 
 DEMO_DATABASE = "eod_demo"
@@ -34,13 +35,9 @@ class DemoOptions:
 
 
 def _recreate_database(server_url: str) -> str:
-    conn = connect(server_url, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f'drop database if exists "{DEMO_DATABASE}" with (force)')
-            cur.execute(f'create database "{DEMO_DATABASE}"')
-    finally:
-        conn.close()
+    with session(server_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f'drop database if exists "{DEMO_DATABASE}" with (force)')
+        cur.execute(f'create database "{DEMO_DATABASE}"')
     return with_database(server_url, DEMO_DATABASE)
 
 
@@ -48,14 +45,7 @@ def _section(title: str) -> None:
     print(f"\n== {title}")
 
 
-def _rows(database_url: str, query: str, params=()) -> list[tuple]:
-    conn = connect(database_url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(query, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+_rows = fetch_all
 
 
 def run_demo(opts: DemoOptions = DemoOptions()) -> int:
@@ -113,14 +103,13 @@ def run_demo(opts: DemoOptions = DemoOptions()) -> int:
             print(f"proof-of-reserves key (generated for this demo): {por_secret}")
 
         _section(f"close {dates[0]} .. {dates[-1]} through Prefect")
-        from flows.eod_close import CloseFailed, eod_close
+        from flows.service import backfill
 
-        failed = None
-        try:
-            eod_close(business_date=dates[0].isoformat())  # the first close starts the chain
-            eod_close(business_date=dates[-1].isoformat())  # catches up the days between
-        except CloseFailed as exc:
-            failed = str(exc)
+        # the first date starts the chain; closing the last catches up the days between
+        outcome = backfill(dates[0], dates[-1])
+        for line in outcome.lines():
+            print(line)
+        failed = outcome.failure
         pages = list(pager.events)
     broken = summarise(url, dates, pages, por_secret)
     code = 0
@@ -138,7 +127,7 @@ def summarise(url: str, dates: list[date], pages: list[dict], por_secret: str) -
     """Print the summary; return how many (date, check) pairs broke."""
     last = dates[-1]
     _section("steps (seconds)")
-    for day, steps in _steps_by_day(url):
+    for day, steps in _steps_by_day(url, dates):
         print(f"{day}  " + "  ".join(f"{s}={sec}" for s, sec in steps))
 
     _section("fees and P&L per day (USDT)")
@@ -225,17 +214,11 @@ def summarise(url: str, dates: list[date], pages: list[dict], por_secret: str) -
     return broken
 
 
-def _steps_by_day(url: str):
-    rows = _rows(
-        url,
-        """select business_date, step_name,
-                  round(extract(epoch from finished_at - started_at)::numeric, 2)
-           from eod.eod_runs order by business_date, started_at""",
-    )
-    days: dict[date, list] = {}
-    for day, step, seconds in rows:
-        days.setdefault(day, []).append((step, seconds))
-    return sorted(days.items())
+def _steps_by_day(url: str, dates: list[date]):
+    return [
+        (day.business_date, [(step.step_name, step.seconds) for step in day.steps])
+        for day in close_status(url, dates)
+    ]
 
 
 def _verify_one_proof(url: str, day: date, secret: str) -> None:

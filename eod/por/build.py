@@ -145,38 +145,32 @@ def prove(
     """The proof of one user's leaf in (D, currency), in the JSON shape of section 7."""
     if not secret:
         raise ConfigError("EOD_POR_SECRET is not set: a proof needs the nonce key")
-    conn = connect(database_url)
-    try:
-        with conn:
-            require_snapshots(conn)
-            published = published_root(conn, business_date, currency)
-            if published is None:
-                raise InputError(
-                    f"no proof of reserves is published for {currency} on {business_date}"
-                )
-            with conn.cursor() as cur:
-                cur.execute(
-                    """select s.leaf_hash,
-                              trunc(greatest(s.total, 0) * power(10::numeric, c.decimals))::text
-                       from marts.user_balance_snapshots as s
-                       inner join exchange.currencies as c on c.currency = s.currency
-                       where s.business_date = %s and s.user_id = %s and s.currency = %s""",
-                    (business_date, user_id, currency),
-                )
-                row = cur.fetchone()
-            if row is None:
-                raise InputError(f"user {user_id} has no {currency} balance on {business_date}")
-            stored_leaf, units = row[0], int(row[1])
-            leaf_nonce = nonce(secret, business_date, user_id)
-            leaf = leaf_hash(leaf_nonce, user_id, currency, units)
-            if leaf != stored_leaf:
-                raise ConfigError(
-                    f"the stored leaf of user {user_id} {currency} on {business_date} was not"
-                    " made with this EOD_POR_SECRET"
-                )
-            root, builder = tree_of(conn, business_date, currency, target_user=user_id)
-    finally:
-        conn.close()
+    with transaction(database_url) as conn:
+        require_snapshots(conn)
+        published = published_root(conn, business_date, currency)
+        if published is None:
+            raise InputError(f"no proof of reserves is published for {currency} on {business_date}")
+        with conn.cursor() as cur:
+            cur.execute(
+                """select s.leaf_hash,
+                          trunc(greatest(s.total, 0) * power(10::numeric, c.decimals))::text
+                   from marts.user_balance_snapshots as s
+                   inner join exchange.currencies as c on c.currency = s.currency
+                   where s.business_date = %s and s.user_id = %s and s.currency = %s""",
+                (business_date, user_id, currency),
+            )
+            row = cur.fetchone()
+        if row is None:
+            raise InputError(f"user {user_id} has no {currency} balance on {business_date}")
+        stored_leaf, units = row[0], int(row[1])
+        leaf_nonce = nonce(secret, business_date, user_id)
+        leaf = leaf_hash(leaf_nonce, user_id, currency, units)
+        if leaf != stored_leaf:
+            raise ConfigError(
+                f"the stored leaf of user {user_id} {currency} on {business_date} was not"
+                " made with this EOD_POR_SECRET"
+            )
+        root, builder = tree_of(conn, business_date, currency, target_user=user_id)
     if (root.hash, root.sum) != (published.hash, published.sum):
         raise EodError(
             f"the published root of {currency} on {business_date} is not the tree of the"

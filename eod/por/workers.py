@@ -28,7 +28,7 @@ from datetime import date
 from multiprocessing.connection import Connection, wait
 
 from eod.config import int_setting
-from eod.db import connect, set_application_name
+from eod.db import set_application_name, transaction
 from eod.errors import EodError
 from eod.por.leaves import sort_in_memory, tree_of
 from eod.por.tree import Root
@@ -81,16 +81,12 @@ def _survives_pickling(exc: BaseException) -> bool:
 def build_tree(job: TreeJob) -> BuiltTree:
     """In a worker process: the tree of one currency, read in the caller's snapshot."""
     try:
-        conn = connect(job.database_url)
-        try:
-            with conn:
-                with conn.cursor() as cur:
-                    cur.execute("set transaction isolation level repeatable read")
-                    cur.execute("set transaction snapshot %s", (job.snapshot,))
-                    sort_in_memory(cur)
-                root, _ = tree_of(conn, job.business_date, job.currency)
-        finally:
-            conn.close()
+        with transaction(job.database_url) as conn:
+            with conn.cursor() as cur:
+                cur.execute("set transaction isolation level repeatable read")
+                cur.execute("set transaction snapshot %s", (job.snapshot,))
+                sort_in_memory(cur)
+            root, _ = tree_of(conn, job.business_date, job.currency)
     except Exception as exc:
         # The error travels to the caller pickled. One that would not survive the trip
         # would fail the worker's send (and read as a dead worker) or the caller's

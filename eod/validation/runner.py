@@ -15,7 +15,7 @@ from typing import Any
 from psycopg2.extras import Json
 
 from eod.db import transaction
-from eod.errors import InputError
+from eod.errors import InputError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def _outcome(check: Check, result: dict[str, Any]) -> CheckOutcome:
     detail = result.get("result") or {}
     exception = result.get("exception_info") or {}
     if exception.get("raised_exception"):
-        message = (exception.get("exception_message") or "query failed").splitlines()[0]
+        message = first_line(exception.get("exception_message"), "query failed")
         return CheckOutcome(check.name, False, -1, [{"error": message}])
     rows = (detail.get("details") or {}).get("unexpected_rows") or []
     return CheckOutcome(

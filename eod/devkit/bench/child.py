@@ -66,7 +66,7 @@ def _peak_mib() -> float:
 
 
 def main(argv: list[str]) -> int:
-    from eod.commands.close import run_close
+    from flows.service import run_close
 
     day, out = parse_date(argv[0]), argv[1]
     samples: list[tuple[float, float]] = []
@@ -77,10 +77,10 @@ def main(argv: list[str]) -> int:
         sampler.start()
     started, started_at = time.perf_counter(), time.time()
     try:
-        code = run_close(day)
-        error = None
+        outcome = run_close(day)
+        code, error = outcome.exit_code, outcome.failure
     except EodError as exc:
-        code, error = 1, str(exc)
+        code, error = 2, str(exc)
     stop.set()
     figures = {
         "rss_samples": samples,

@@ -26,8 +26,8 @@ from datetime import date
 
 import psycopg2
 
+from eod.close.status import close_status
 from eod.config import PROJECT_DIR
-from eod.db import connect
 from eod.devkit.bench.database import bench_database
 from eod.devkit.bench.floors import CLOSE, CLOSE_SAME_WORK, timed
 
@@ -82,22 +82,12 @@ def _run_child(day: date, env: dict[str, str]) -> dict:
 def _step_runs(url: str, day: date) -> tuple[list[tuple[str, float, float, float]], dict]:
     """(step, seconds, started, finished) of D's steps, times as epoch seconds, and
     each step's recorded detail by name."""
-    conn = connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(
-                """select step_name,
-                          extract(epoch from finished_at - started_at)::numeric(12, 2),
-                          extract(epoch from started_at), extract(epoch from finished_at),
-                          detail
-                   from eod.eod_runs where business_date = %s order by started_at""",
-                (day,),
-            )
-            rows = cur.fetchall()
-    finally:
-        conn.close()
-    steps = [(s, float(t), float(a), float(b)) for s, t, a, b, _ in rows]
-    return steps, {s: detail or {} for s, _, _, _, detail in rows}
+    (status,) = close_status(url, [day])
+    steps = [
+        (s.step_name, float(s.seconds), s.started_at.timestamp(), s.finished_at.timestamp())
+        for s in status.steps
+    ]
+    return steps, {s.step_name: s.detail for s in status.steps}
 
 
 def _por_workers(detail: dict) -> tuple[int | None, float | None]:

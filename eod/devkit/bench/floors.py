@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from datetime import date
 
-from eod.db import connect
+from eod.db import session
 
 AGGREGATES = {
     "fees_and_volumes": """
@@ -238,9 +238,8 @@ def timed(url: str, day: date, cutover, steps: dict[str, str]) -> dict[str, floa
     """Run `steps` in one transaction (rolled back) and return each step's seconds."""
     start, end = cutover.window(day)
     params = {"day": day, "start": start, "end": end}
-    conn = connect(url)
     times: dict[str, float] = {}
-    try:
+    with session(url) as conn:
         with conn.cursor() as cur:
             # the same work_mem dbt's sessions get (eod.dbt.DBT_PGOPTIONS)
             cur.execute("set local work_mem = '256MB'")
@@ -248,7 +247,5 @@ def timed(url: str, day: date, cutover, steps: dict[str, str]) -> dict[str, floa
                 began = time.perf_counter()
                 cur.execute(query, params)
                 times[name] = round(time.perf_counter() - began, 3)
-        conn.rollback()
-    finally:
-        conn.close()
+        conn.rollback()  # a measurement leaves nothing behind
     return times

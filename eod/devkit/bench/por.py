@@ -11,7 +11,7 @@ import resource
 import time
 from typing import Any
 
-from eod.db import connect
+from eod.db import transaction
 from eod.por.leaves import stream_leaves
 from eod.por.tree import TreeBuilder
 
@@ -23,29 +23,25 @@ _QUERY = """
 
 
 def bench_tree(database_url: str, leaves: int) -> dict[str, Any]:
-    conn = connect(database_url)
-    try:
-        with conn:
-            with conn.cursor() as cur:
-                cur.execute("set local work_mem = '256MB'")
-                started = time.monotonic()
-                cur.execute(
-                    """create temp table por_bench on commit drop as
-                       select i as user_id,
-                              encode(sha256(int8send(i)), 'hex') as leaf_hash,
-                              (i %% 100000000)::numeric as units
-                       from generate_series(1, %s) as i""",
-                    (leaves,),
-                )
-                generated = time.monotonic() - started
+    with transaction(database_url) as conn:
+        with conn.cursor() as cur:
+            cur.execute("set local work_mem = '256MB'")
             started = time.monotonic()
-            builder = TreeBuilder()
-            for hash_, units, _ in stream_leaves(conn, _QUERY, (1,)):
-                builder.push(hash_, units)
-            root = builder.finish()
-            built = time.monotonic() - started
-    finally:
-        conn.close()
+            cur.execute(
+                """create temp table por_bench on commit drop as
+                   select i as user_id,
+                          encode(sha256(int8send(i)), 'hex') as leaf_hash,
+                          (i %% 100000000)::numeric as units
+                   from generate_series(1, %s) as i""",
+                (leaves,),
+            )
+            generated = time.monotonic() - started
+        started = time.monotonic()
+        builder = TreeBuilder()
+        for hash_, units, _ in stream_leaves(conn, _QUERY, (1,)):
+            builder.push(hash_, units)
+        root = builder.finish()
+        built = time.monotonic() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "leaves": leaves,

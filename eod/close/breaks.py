@@ -2,9 +2,9 @@
 
 A ledger break suspends the user through the account-state machine (actor `eod`,
 the reason naming the break) in the same transaction that records the step; a user
-whose state cannot go to suspended (already suspended, banned, closed, not yet
-KYC-approved) is left as is and listed. Each broken check pages once per date: the
-dedup key is derived from (date, check), so a re-run keeps it.
+whose state has no move to suspended in the machine (already suspended, banned,
+closed, not yet KYC-approved) is left as is and listed. Each broken check pages once
+per date: the dedup key is derived from (date, check), so a re-run keeps it.
 """
 
 from __future__ import annotations
@@ -13,20 +13,17 @@ import logging
 from datetime import date
 from typing import Any
 
-from eod.db import transaction
+from eod.accounts.transitions import UnknownUser, current_state, transition
+from eod.context import Context
+from eod.db import rows_as_dicts, transaction
 from eod.outbox import enqueue
 from eod.paging import dedup_key, page_breaks, page_step_failure
 from eod.paging.alerts import enqueue_alert
+from fsm.machine import MACHINE, SYSTEM_ACTOR, State
 
 log = logging.getLogger(__name__)
 
 SAMPLE = 5  # breaks named in a page or event
-
-
-def _rows(cur, query: str, params: tuple) -> list[dict[str, Any]]:
-    cur.execute(query, params)
-    names = [c.name for c in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -35,21 +32,21 @@ def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def recon_breaks(cur, business_date: date) -> dict[str, list[dict[str, Any]]]:
     return {
-        "me_ledger": _rows(
+        "me_ledger": rows_as_dicts(
             cur,
             """select user_id, currency, me_total, ledger_total, difference
                from marts.recon_me_ledger where business_date = %s
                order by abs(difference) desc, user_id, currency""",
             (business_date,),
         ),
-        "custody": _rows(
+        "custody": rows_as_dicts(
             cur,
             """select currency, liabilities, custody_balance, difference, tolerance
                from marts.recon_custody where business_date = %s and is_break
                order by currency""",
             (business_date,),
         ),
-        "staking": _rows(
+        "staking": rows_as_dicts(
             cur,
             """select db_total, onchain_total, difference
                from marts.recon_staking where business_date = %s and is_break""",
@@ -64,10 +61,11 @@ def suspend_for_breaks(cur, business_date: date, rows: list[dict[str, Any]]) -> 
         by_user.setdefault(row["user_id"], []).append(row)
     suspended, left = [], []
     for user_id in sorted(by_user):
-        cur.execute("select status::text from exchange.users where user_id = %s", (user_id,))
-        found = cur.fetchone()
-        state = found[0] if found else None
-        if state not in ("active", "restricted", "kyc_approved"):
+        try:
+            state = current_state(cur, user_id, lock=True)
+        except UnknownUser:  # an engine user the platform does not know
+            state = None
+        if state is None or not MACHINE.allows(state, State.suspended):
             left.append({"user_id": user_id, "state": state})
             continue
         parts = ", ".join(
@@ -75,14 +73,12 @@ def suspend_for_breaks(cur, business_date: date, rows: list[dict[str, Any]]) -> 
             for r in by_user[user_id]
         )
         reason = f"EOD {business_date} ledger break: {parts}"
-        cur.execute(
-            "select exchange.transition_account(%s, 'suspended', 'eod', %s)", (user_id, reason)
-        )
+        transition(cur, user_id, State.suspended, SYSTEM_ACTOR, reason)
         suspended.append(user_id)
     return {"suspended": suspended, "not_suspended": left}
 
 
-def act_on_breaks(cur, resources, business_date: date) -> dict[str, Any]:
+def act_on_breaks(cur, ctx: Context, business_date: date) -> dict[str, Any]:
     breaks = recon_breaks(cur, business_date)
     detail: dict[str, Any] = {check: len(rows) for check, rows in breaks.items()}
     if breaks["me_ledger"]:
@@ -101,18 +97,18 @@ def act_on_breaks(cur, resources, business_date: date) -> dict[str, Any]:
                 "first": sample,
             },
         )
-        page_breaks(resources.settings, business_date, check, len(rows), sample)
+        page_breaks(ctx.settings, business_date, check, len(rows), sample)
         enqueue_alert(cur, business_date, check, len(rows), sample)
     return detail
 
 
-def page_failure(resources, business_date: date, step: str, reason: str) -> None:
+def page_failure(ctx: Context, business_date: date, step: str, reason: str) -> None:
     """Page a failed step and leave an `eod.alert` in the outbox."""
     try:
-        page_step_failure(resources.settings, business_date, step, reason)
+        page_step_failure(ctx.settings, business_date, step, reason)
     finally:
         try:
-            with transaction(resources.database_url) as conn, conn.cursor() as cur:
+            with transaction(ctx.database_url) as conn, conn.cursor() as cur:
                 enqueue(
                     cur,
                     "eod.alert",
@@ -135,7 +131,7 @@ def close_summary(cur, business_date: date) -> dict[str, Any]:
             "breaks": row["breaks"],
             "status": row["status"],
         }
-        for row in _rows(
+        for row in rows_as_dicts(
             cur,
             """select check_name, items_checked, breaks, status
                from marts.recon_summary where business_date = %s order by check_name""",

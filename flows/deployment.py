@@ -2,14 +2,14 @@
 
 The schedule is a cron in the cutover's own time zone, so a `16:00 America/New_York`
 cutover keeps following New York's clock across DST changes. A scheduled run closes
-the business date that ended at the cutover just before its scheduled start.
+the business date that ended at the cutover just before its scheduled start (see
+eod.close.calendar).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-
 from eod.business_date import Cutover
+from flows.eod_close import eod_close
 
 DELAY_MINUTES = 5  # after the cutover, so late engine writes of the old day have landed
 
@@ -19,15 +19,8 @@ def cron_after_cutover(cutover: Cutover, delay_minutes: int = DELAY_MINUTES) -> 
     return f"{total % 60} {(total // 60) % 24} * * *"
 
 
-def business_date_ended_before(cutover: Cutover, scheduled_start: datetime) -> date:
-    """The business date whose window ended at or before a scheduled start."""
-    return cutover.business_date_of(scheduled_start) - timedelta(days=1)
-
-
 def deployment(cutover: Cutover):
     from prefect.schedules import Cron
-
-    from flows.eod_close import eod_close
 
     return eod_close.to_deployment(
         name="eod-close-daily",
