@@ -400,7 +400,7 @@ def test_an_existing_exchange_is_kept_without_reset(eod_env, db_url):
 
 def test_chunked_copy_loads_every_row(db_url, monkeypatch):
     """Small COPY chunks (some of them empty) load exactly what one big chunk loads."""
-    from eod.devkit.generate import generate, load
+    from eod.devkit.generate import generate, pgcopy
     from eod.devkit.generate.model import Options
 
     opts = Options(
@@ -419,7 +419,7 @@ def test_chunked_copy_loads_every_row(db_url, monkeypatch):
                      from exchange.ledger_entries) as t"""
     generate(db_url, opts)
     whole = query(db_url, content)
-    monkeypatch.setattr(load, "CHUNK", 7)
+    monkeypatch.setattr(pgcopy, "CHUNK", 7)
     result = generate(db_url, opts, reset=True)
     assert query(db_url, content) == whole
     trades, funding = len(result.exchange.trade_us), len(result.exchange.funding_us)

@@ -7,6 +7,10 @@ latter for schema derived from lookup data such as the account-state seeds.
 Files whose name starts with `R` are repeatable: re-applied whenever their
 checksum (for Python ones, `checksum()`) changes, after the versioned ones.
 A session advisory lock keeps two migrators from interleaving.
+
+A version recorded as applied whose file is gone (a retired migration: 0010 and 0011
+created the dev kit's `sim` schema, which eod.devkit now applies itself) stays
+recorded and is skipped: what it created is left in place, nothing re-applies it.
 """
 
 from __future__ import annotations

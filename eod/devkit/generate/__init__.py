@@ -1,8 +1,9 @@
 """The synthetic exchange behind the demo and the tests (`eod generate`).
 
 `model` draws it as integer arrays from a seed; `load` COPYs it into the platform
-tables and into the `sim` schema that the simulators of the matching engine,
-custody and the staking chain serve from.
+tables (`platform_rows`) and into the dev kit's `sim` schema (`sim_rows`), which the
+simulators of the matching engine, custody and the staking chain serve from and
+which `generate` creates first where it is missing (eod.devkit.schema).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from eod.db import transaction
 from eod.devkit.generate import load, model
 from eod.devkit.generate.model import Exchange, Options
+from eod.devkit.schema import ensure_schema
 from eod.errors import InputError
 
 
@@ -37,6 +39,7 @@ def generate(database_url: str, opts: Options, reset: bool = False) -> Result:
     generated = time.perf_counter()
     with transaction(database_url, application_name="eod-generate") as conn:
         with conn.cursor() as cur:
+            ensure_schema(cur)
             if reset:
                 load.reset(cur)
             elif (rows := load.existing_rows(cur)) > 0:

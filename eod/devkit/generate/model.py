@@ -159,12 +159,12 @@ def generate(opts: Options) -> Exchange:
 
     # --- users -------------------------------------------------------------------
     n_users = opts.users
-    status = rng_users.choice(
-        len(spec.STATES), size=n_users, p=np.array(spec.STATE_SHARE_PERMILLE) / 1000
-    ).astype(np.int64)
+    shares = np.array([spec.STATE_SHARE_PERMILLE[state] for state in spec.STATES])
+    status = rng_users.choice(len(spec.STATES), size=n_users, p=shares / 1000).astype(np.int64)
     # Every state is present and at least two users can trade, whatever the draw.
     status[:2] = spec.ACTIVE
-    status[-7:] = [i for i in range(len(spec.STATES)) if i != spec.ACTIVE]
+    others = [i for i in range(len(spec.STATES)) if i != spec.ACTIVE]
+    status[n_users - len(others) :] = others
     created = first_us - rng_users.integers(US_PER_DAY, 400 * US_PER_DAY, size=n_users)
     user_ids = np.arange(1, n_users + 1, dtype=np.int64)
     active_ids = user_ids[status == spec.ACTIVE]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fsm.machine import MACHINE, Guard, State
+
 
 @dataclass(frozen=True)
 class Currency:
@@ -76,22 +78,33 @@ PAIRS: tuple[Pair, ...] = (
 MAKER_FEE_BPS = 10
 TAKER_FEE_BPS = 20
 
-# Account states (CONTRACT section 9) and how common each is among generated users.
-STATES: tuple[str, ...] = (
-    "pending_kyc",
-    "kyc_rejected",
-    "kyc_approved",
-    "active",
-    "suspended",
-    "restricted",
-    "closed",
-    "banned",
-)
-STATE_SHARE_PERMILLE = (30, 10, 20, 860, 30, 20, 20, 10)
-ACTIVE = STATES.index("active")
+# Account states: the machine's (fsm/, from seeds/account_states.csv), in the seed's
+# order; user_status holds an index into STATES. Shares: how common each state is
+# among generated users, per mille.
+STATES: tuple[State, ...] = tuple(State)
+STATE_SHARE_PERMILLE: dict[State, int] = {
+    State.pending_kyc: 30,
+    State.kyc_rejected: 10,
+    State.kyc_approved: 20,
+    State.active: 860,
+    State.suspended: 30,
+    State.restricted: 20,
+    State.closed: 20,
+    State.banned: 10,
+}
+ACTIVE = STATES.index(State.active)
+
+
+def _keeps_balances(state: State) -> bool:
+    """Entered from active without the balances having to be zero: an account in this
+    state keeps what it held while it could trade."""
+    move = MACHINE.transitions.get((State.active, state))
+    return move is not None and move.guard is not Guard.ZERO_BALANCES
+
+
 # Users in these states keep balances they had before (no trading); the others have none.
-HOLDING_STATES = tuple(STATES.index(s) for s in ("suspended", "restricted", "banned"))
-WITHDRAWING_STATES = tuple(STATES.index(s) for s in ("active", "restricted"))
+HOLDING_STATES = tuple(i for i, state in enumerate(STATES) if _keeps_balances(state))
+WITHDRAWING_STATES = tuple(i for i, state in enumerate(STATES) if MACHINE.can_withdraw(state))
 
 STAKING_SHARE = "0.25"
 MARKS_PER_DAY = 4
@@ -105,7 +118,8 @@ def _check() -> None:
         assert pair.qty_decimals + pair.price_decimals == quote.unit_decimals == quote.decimals
         assert pair.qty_decimals <= base.unit_decimals
     assert sum(p.weight for p in PAIRS) == 100
-    assert sum(STATE_SHARE_PERMILLE) == 1000
+    assert set(STATE_SHARE_PERMILLE) == set(STATES)
+    assert sum(STATE_SHARE_PERMILLE.values()) == 1000
 
 
 _check()

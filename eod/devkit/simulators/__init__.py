@@ -4,8 +4,9 @@
 - custody: BitGo-shaped `GET /api/v2/{coin}/wallet/{wallet_id}` with a bearer token;
 - chain: Ethereum JSON-RPC answering `eth_call` of StakingPool.totalStaked().
 
-They serve what `eod generate` stored in the `sim` schema. For the demo and the tests
-only: a real close never falls back to them.
+They serve what `eod generate` stored in the dev kit's `sim` schema, which they
+create when it is missing (eod.devkit.schema). For the demo and the tests only: a
+real close never falls back to them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
+from eod.devkit.schema import ensure_schema_at
 from eod.devkit.simulators.custody import FAILING_WALLET_ID, CustodyHandler
 from eod.devkit.simulators.engine import EngineHandler
 from eod.devkit.simulators.events import AccountEventListener
@@ -96,6 +98,7 @@ def start_simulators(
     custody_fail: bool = False,
 ) -> SimulatorHandle:
     """Start the three simulators (ports port, port+1, port+2, or any free ones if 0)."""
+    ensure_schema_at(database_url)  # a database not generated into yet answers "not generated"
     state = SimState(database_url, me_fault=_checked_fault(me_fault), custody_fail=custody_fail)
     token = custody_token or secrets.token_urlsafe(24)
     servers: list[SimServer] = []

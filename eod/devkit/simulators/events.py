@@ -1,8 +1,9 @@
-"""The engine's reaction to account events: a suspended or banned user's orders go.
+"""The engine's reaction to account events: a frozen user's orders go.
 
-A core NATS subscription to `account.suspended` and `account.banned` (JetStream
-publishes reach core subscribers too). The cancellation is kept in
-sim.me_cancelled_orders, so it survives a restart of the simulator.
+A core NATS subscription to the events that freeze a trading account (`SUBJECTS`,
+derived from the state machine: `account.suspended` and `account.banned` with
+today's seeds); JetStream publishes reach core subscribers too. The cancellation is
+kept in sim.me_cancelled_orders, so it survives a restart of the simulator.
 """
 
 from __future__ import annotations
@@ -16,9 +17,28 @@ import nats
 
 from eod.devkit.simulators.state import SimState
 from eod.errors import ServiceError
+from fsm.machine import MACHINE, Guard
 
 log = logging.getLogger(__name__)
-SUBJECTS = ("account.suspended", "account.banned")
+
+
+def _freezing_subjects() -> tuple[str, ...]:
+    """The events of a trading account frozen with its balances in place: moves out of
+    a state that trades into one that may neither trade nor withdraw, bar those whose
+    guard needs the balances at zero (an account left with nothing has no orders)."""
+    return tuple(
+        dict.fromkeys(
+            move.subject
+            for move in MACHINE.transitions.values()
+            if MACHINE.can_trade(move.source)
+            and not MACHINE.can_trade(move.target)
+            and not MACHINE.can_withdraw(move.target)
+            and move.guard is not Guard.ZERO_BALANCES
+        )
+    )
+
+
+SUBJECTS = _freezing_subjects()
 
 
 class AccountEventListener:

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from eod.db import connect
+from eod.devkit.schema import ensure_schema
 from eod.devkit.simulators.registry import snapshot_lines
 from eod.devkit.simulators.state import NotGenerated, SimState
 from eod.errors import InputError
@@ -17,6 +18,9 @@ def export_snapshots(database_url: str, directory: Path, dates: list[date] | Non
     state = SimState(database_url)
     conn = connect(database_url, application_name="eod-simulator-export")
     try:
+        with conn.cursor() as cur:
+            ensure_schema(cur)
+        conn.commit()
         try:
             gen = state.generation(conn)
         except NotGenerated as exc:

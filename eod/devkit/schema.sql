@@ -1,3 +1,6 @@
+-- The dev kit's own schema (eod.devkit.schema.ensure_schema applies it; the product's
+-- migrations create none of it). Every statement is idempotent.
+--
 -- Schema `sim`: what the simulated external systems serve (CONTRACT section 5).
 -- `eod generate` fills it consistently with the platform tables it generates; the
 -- simulators only read it, except for the engine's cancelled orders, which it keeps
@@ -57,3 +60,11 @@ create table if not exists sim.onchain_staked (
     business_date date primary key,
     total_units numeric(78, 0) not null
 );
+
+-- The simulated engine and custody add what the close credited users after the
+-- registry was generated (staking payouts, admin adjustments) on every request. Those
+-- are few rows among millions of trade legs: a partial index finds them without
+-- scanning the ledger, and costs the bulk loads nothing.
+create index if not exists ledger_entries_engine_credits_idx
+    on exchange.ledger_entries (currency, effective_at)
+    where account = 'user' and reference_type in ('staking_payout', 'admin_adjustment');
