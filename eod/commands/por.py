@@ -13,7 +13,7 @@ from eod.errors import InputError
 
 
 def register(subparsers) -> None:
-    por = subparsers.add_parser("por", help="proof of reserves: prove a balance, verify a proof")
+    por = subparsers.add_parser("por", help="proof of reserves: prove, verify, publish")
     sub = por.add_subparsers(dest="por_command", metavar="ACTION", required=True)
 
     prove = sub.add_parser("prove", help="print the JSON proof of a user's balance")
@@ -25,6 +25,13 @@ def register(subparsers) -> None:
     verify = sub.add_parser("verify", help="check a proof against the published root")
     verify.add_argument("file", help="the proof JSON (as printed by prove), or - for stdin")
     verify.set_defaults(handler=_verify)
+
+    publish = sub.add_parser(
+        "publish", help="write the date's roots and an in-browser proof verifier as a static site"
+    )
+    publish.add_argument("--date", required=True, help="business date YYYY-MM-DD")
+    publish.add_argument("--out", required=True, help="folder to write the site into")
+    publish.set_defaults(handler=_publish)
 
     bench = sub.add_parser("bench", help="time the tree over N synthetic leaves")
     bench.add_argument("--leaves", type=int, default=3_000_000)
@@ -74,6 +81,16 @@ def _verify(args) -> int:
         f"proof verified: user {proof['user_id']} {proof['currency']} {proof['units']} units"
         f" on {business_date} is in root {root.hash} (sum {root.sum})"
     )
+    return 0
+
+
+def _publish(args) -> int:
+    from eod.por.publish import publish
+
+    business_date = parse_date(args.date, "--date")
+    written = publish(Context().database_url, business_date, Path(args.out))
+    print(f"proof of reserves for {business_date}: {len(written)} files in {args.out}")
+    print(f"open {Path(args.out).resolve() / 'index.html'}")
     return 0
 
 
