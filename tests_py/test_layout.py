@@ -125,8 +125,10 @@ LAYERS = [
         "the product does not depend on its dev kit",
     ),
     (
-        lambda m: _in(m, "eod", "fsm")
-        and not _in(m, "eod.cli", "eod.commands", "eod.admin", "eod.devkit"),
+        lambda m: (
+            _in(m, "eod", "fsm")
+            and not _in(m, "eod.cli", "eod.commands", "eod.admin", "eod.devkit")
+        ),
         ("flows",),
         "the close's machinery does not know its Prefect wiring",
     ),
