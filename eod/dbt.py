@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import threading
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 from eod.config import PROJECT_DIR
-from eod.db import libpq_env
+from eod.db import connect, libpq_env
 
 DBT_PGOPTIONS = "-c work_mem=256MB"
 
@@ -48,10 +50,73 @@ def in_project() -> Iterator[None]:
         os.chdir(cwd)
 
 
+# The models learn whether D is the first date of the close chain from this var
+# (macros/is_first_close), never from a query while dbt parses or compiles.
+FIRST_DATE_VAR = "first_business_date"
+
+
+def chain_first_date(database_url: str, business_date: date) -> date:
+    """The first date of the close chain D belongs to, the `first_business_date` var of
+    D's build: the earliest date the close ran for (eod.eod_runs, where catch-up starts)
+    or dbt built (intermediate.int_business_dates_windowed), or D itself when none is
+    earlier (nothing closed yet, or D before them all: D then starts the chain)."""
+    conn = connect(database_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                """select to_regclass('eod.eod_runs') is not null,
+                          to_regclass('intermediate.int_business_dates_windowed') is not null"""
+            )
+            runs, windows = cur.fetchone()
+            earliest = [
+                f"(select min(business_date) from {table})"
+                for table, present in (
+                    ("eod.eod_runs", runs),
+                    ("intermediate.int_business_dates_windowed", windows),
+                )
+                if present
+            ]
+            found = None
+            if earliest:
+                cur.execute(f"select least({', '.join(earliest)})")
+                found = cur.fetchone()[0]
+    finally:
+        conn.close()
+    return min(found, business_date) if found else business_date
+
+
+def with_first_business_date(args: list[str], database_url: str) -> list[str]:
+    """`args` with the chain's first date added to `--vars` when they name a business
+    date but no first date (as `eod dbt build --vars '{"business_date": "D"}'` does);
+    unchanged otherwise, a malformed date included (the models say what is wrong)."""
+    import yaml
+
+    for i, arg in enumerate(args):
+        if arg == "--vars" and i + 1 < len(args):
+            at, text = i + 1, args[i + 1]
+        elif arg.startswith("--vars="):
+            at, text = i, arg.removeprefix("--vars=")
+        else:
+            continue
+        try:
+            given = yaml.safe_load(text)  # dbt reads --vars as YAML (JSON included)
+            business_date = date.fromisoformat(str(given["business_date"]))
+        except (yaml.YAMLError, TypeError, KeyError, ValueError):
+            return args
+        if given.get(FIRST_DATE_VAR) is not None:
+            return args
+        first = chain_first_date(database_url, business_date).isoformat()
+        value = json.dumps({**given, FIRST_DATE_VAR: first}, default=str)
+        return [*args[:at], value if at == i + 1 else f"--vars={value}", *args[at + 1 :]]
+    return args
+
+
 def invoke(args: list[str], database_url: str) -> bool:
-    """Run dbt in this process with dbt's programmatic runner; True when it succeeded."""
+    """Run dbt in this process with dbt's programmatic runner; True when it succeeded.
+    A business date given in `--vars` gets the chain's first date beside it."""
     from dbt.cli.main import dbtRunner
 
+    args = with_first_business_date(args, database_url)
     os.environ.update(prepare_env(database_url))
     with in_project():
         result = dbtRunner().invoke(args)

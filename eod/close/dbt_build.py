@@ -27,7 +27,7 @@ from pathlib import Path
 
 from eod.config import PROJECT_DIR
 from eod.db import application_name
-from eod.dbt import in_project, parse_in_background, parsed_runner
+from eod.dbt import FIRST_DATE_VAR, chain_first_date, in_project, parse_in_background, parsed_runner
 from eod.errors import EodError, first_line
 
 log = logging.getLogger(__name__)
@@ -99,8 +99,14 @@ def prepare(database_url: str) -> threading.Thread:
 
 
 def build_args(
-    business_date: date, target_path: str | None = None, part: tuple[str, ...] = WHOLE_PROJECT
+    business_date: date,
+    first_business_date: date,
+    target_path: str | None = None,
+    part: tuple[str, ...] = WHOLE_PROJECT,
 ) -> list[str]:
+    """The arguments of D's build. `first_business_date` is the first date of the close
+    chain (eod.dbt.chain_first_date): D is built as the chain's first close when it is
+    D, and carries D-1's state otherwise."""
     # Unit tests check the models' logic, not the day's data: `make test` runs them,
     # the daily close does not.
     # --quiet: dbt's own console output is replaced by the per-node callback's log
@@ -111,7 +117,12 @@ def build_args(
         "--exclude-resource-type",
         "unit_test",
         "--vars",
-        json.dumps({"business_date": business_date.isoformat()}),
+        json.dumps(
+            {
+                "business_date": business_date.isoformat(),
+                FIRST_DATE_VAR: first_business_date.isoformat(),
+            }
+        ),
     ]
     if target_path:
         args += ["--target-path", target_path]
@@ -141,20 +152,27 @@ def _logger():
 
 
 def run_build(
-    database_url: str, business_date: date, part: tuple[str, ...] = WHOLE_PROJECT
+    database_url: str,
+    business_date: date,
+    part: tuple[str, ...] = WHOLE_PROJECT,
+    first_business_date: date | None = None,
 ) -> BuildOutcome:
     """Run `dbt build` for D (or a part of it); raise DbtBuildFailed unless the only
     failures are breaks.
 
-    dbt runs in this process through its programmatic runner; a callback logs every
-    node's outcome to the flow run's log as it finishes.
+    The chain's first date, unless given, is read from the database (the earliest date
+    closed or built, D itself when none is earlier). dbt runs in this process through
+    its programmatic runner; a callback logs every node's outcome to the flow run's log
+    as it finishes.
     """
+    if first_business_date is None:
+        first_business_date = chain_first_date(database_url, business_date)
     # dbt's connections are opened by libpq, which names them from PGAPPNAME: the
     # step's name, for its watchdog. Only one dbt build runs at a time in a close.
     os.environ["PGAPPNAME"] = application_name()
     target = target_path()
     runner = parsed_runner(database_url, target, callbacks=[_node_logger(_logger())])
-    args = build_args(business_date, target, part)
+    args = build_args(business_date, first_business_date, target, part)
     with in_project():
         result = runner.invoke(args)
     outcome = _outcome(result)

@@ -101,13 +101,14 @@ def _build(url: str, day: date, target: str) -> tuple[float, float, bool]:
     from dbt.cli.main import dbtRunner
 
     from eod.close.dbt_build import build_args
-    from eod.dbt import in_project, prepare_env
+    from eod.dbt import chain_first_date, in_project, prepare_env
 
     os.environ.update(prepare_env(url))
+    args = build_args(day, chain_first_date(url, day), target)
     started = time.perf_counter()
     with in_project():
         # the close's own build: unit tests excluded, as they are from every daily close
-        result = dbtRunner().invoke(build_args(day, target))
+        result = dbtRunner().invoke(args)
     wall = time.perf_counter() - started
     results = getattr(result.result, "results", None) or []
     models = sum(float(r.execution_time or 0) for r in results if r.node.resource_type == "model")

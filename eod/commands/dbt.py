@@ -1,4 +1,10 @@
-"""`eod dbt <args>`: dbt on the configured (or embedded) database."""
+"""`eod dbt <args>`: dbt on the configured (or embedded) database.
+
+When `--vars` name a business date but not the first date of the close chain, the
+first date is read from the database and added (`first_business_date`, see
+eod.dbt.with_first_business_date), so `eod dbt build --vars '{"business_date": "D"}'`
+builds D as the close would: carried from D-1, or as the chain's first date.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """`eod lint`: ruff on the Python, sqlfluff (dbt templater) on the models.
 
-The dbt templater compiles the models, and some macros ask the database (is this the
-first close?), so sqlfluff runs against the configured or embedded Postgres.
+The dbt templater compiles the models through dbt, which connects to the warehouse
+(an incremental model looks its own table up), so sqlfluff runs against the configured
+or embedded Postgres. What the models compile to does not depend on the dates closed
+there: the first date of the close chain is a var.
 """
 
 from __future__ import annotations

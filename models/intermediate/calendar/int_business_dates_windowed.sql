@@ -1,20 +1,13 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        full_refresh=false,
-        indexes=[{'columns': ['business_date']}],
-        pre_hook="{{ delete_business_dates() }}",
-    )
-}}
+{{ config(pre_hook="{{ assert_close_chain() }}") }}
 
 {#- One row per business date ever closed, with its [start, end) window. Every EOD
-    model reads D's window from here; the carried-state rule (D needs D-1, except at
-    the first date ever closed) is decided once, here. -#}
+    model reads D's window from here. The carried-state rule (D needs D-1, except at
+    the first date of the close chain, `first_business_date`) is checked here, when
+    the model runs: its pre-hook refuses a gap in the closes (assert_close_chain). -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
 {%- set cutover = env_var('EOD_CUTOVER', '00:00 UTC') -%}
 {%- set window = business_date_window(business_date, cutover) -%}
-{%- set close_state = previous_close_state(business_date) -%}
+{%- set first = is_first_close() -%}
 
 with
 
@@ -24,7 +17,7 @@ windowed as (
         {{ window.start }} as window_start,
         {{ window["end"] }} as window_end,
         '{{ cutover }}'::text as cutover,
-        {{ 'true' if close_state == 'first' else 'false' }} as is_first_close
+        {{ 'true' if first else 'false' }} as is_first_close
 )
 
 select

@@ -1,12 +1,12 @@
 -- depends_on: {{ ref('int_business_dates_windowed') }}
-{{ config(materialized='table', unlogged=true, post_hook='analyze {{ this }}') }}
+{{ config(post_hook='analyze {{ this }}') }}
 
 {#- Each user's net ledger movement per currency on D, D's fee journal left out: the
     day's `user` entries summed once, so that the carried balances need not wait for
-    the fee journal before reading millions of entries. On the first date ever
-    closed it is the whole history up to D instead. -#}
+    the fee journal before reading millions of entries. On the first date of the
+    close chain it is the whole history up to D instead. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
-{%- set first = is_first_close(business_date) -%}
+{%- set first = is_first_close() -%}
 
 with
 

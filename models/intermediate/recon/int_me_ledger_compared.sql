@@ -1,15 +1,5 @@
 -- depends_on: {{ ref('int_business_dates_windowed') }}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        full_refresh=false,
-        indexes=[{'columns': ['business_date']}],
-        pre_hook="{{ delete_business_dates() }}",
-    )
-}}
-
-{#- Every (user, currency) on either side of the engine/ledger reconciliation at the
+{# Every (user, currency) on either side of the engine/ledger reconciliation at the
     end of D: the matching engine's captured total against the ledger balance, a side
     that has no row counting as 0.
 
@@ -17,17 +7,12 @@
     with business_date <= D, with D's fee journal counted once (from fct_fee_journal,
     whether or not it is posted yet). It is carried: D-1's ledger_total of this model
     plus D's net movements (int_ledger_movements_daily) plus D's fee journal; only
-    the first date ever closed sums the ledger's history. The balances and the
+    the first date of the close chain sums the ledger's history. The balances and the
     comparison are one model so that the day's millions of balances are written once.
     The three inputs hold one row per (user, currency) each, so they are joined
     rather than grouped. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
-{%- set first = is_first_close(business_date) -%}
-{%- if execute and not first and not is_incremental() -%}
-    {{ exceptions.raise_compiler_error(
-        "int_me_ledger_compared has no state before " ~ business_date ~ ": close the first date again"
-    ) }}
-{%- endif -%}
+{%- set first = is_first_close() -%}
 
 with
 

@@ -1,5 +1,3 @@
-{{ config(materialized='table', unlogged=true) }}
-
 {#- Stakers active on D: a position counts when staked_at <= start of D and it is not
     unstaked before the end of D; a staker's stake is the sum of those positions. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}

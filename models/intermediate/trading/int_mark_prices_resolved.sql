@@ -1,5 +1,3 @@
-{{ config(materialized='table', unlogged=true) }}
-
 {#- D's marks per currency: the mark of D (latest as_of before the end of D) and the
     mark of D-1 (latest before the start of D). USDT is the valuation currency, 1.
     One index probe per currency: the mark history is never scanned. -#}

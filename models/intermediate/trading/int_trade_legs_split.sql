@@ -1,15 +1,15 @@
 -- depends_on: {{ ref('stg_exchange__mark_prices') }}
 -- depends_on: {{ ref('int_business_dates_windowed') }}
-{{ config(materialized='table', unlogged=true, post_hook='analyze {{ this }}') }}
+{{ config(post_hook='analyze {{ this }}') }}
 
 {#- One row per (trade, role): the maker's and the taker's side of every trade of D,
     priced in USDT (pairs not quoted in USDT at the quote's mark of D). On the first
-    date ever closed it also holds every earlier trade, dated by its own business
-    date and priced at its quote's mark of that date, so the carried positions and
-    the 30-day volumes can be built from history once. -#}
+    date of the close chain it also holds every earlier trade, dated by its own
+    business date and priced at its quote's mark of that date, so the carried
+    positions and the 30-day volumes can be built from history once. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
 {%- set cutover = env_var('EOD_CUTOVER', '00:00 UTC') -%}
-{%- set first = is_first_close(business_date) -%}
+{%- set first = is_first_close() -%}
 
 {#- The window's bounds are written into the query rather than joined from
     int_business_dates_windowed: only then can Postgres read D's trades through the

@@ -1,20 +1,10 @@
 -- depends_on: {{ ref('int_business_dates_windowed') }}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        full_refresh=false,
-        indexes=[{'columns': ['business_date']}],
-        pre_hook="{{ delete_business_dates(backfill_days=29) }}",
-    )
-}}
-
-{#- Daily traded volume per user in USDT (qty * price in USDT, counted for each role
+{# Daily traded volume per user in USDT (qty * price in USDT, counted for each role
     the user had in a trade). The 30-day volume of the fee tiers sums 30 of these
-    daily rows instead of 30 days of trades. The first date ever closed also writes
-    the 29 days before it, so the window is full whenever the closes began. -#}
+    daily rows instead of 30 days of trades. The first date of the close chain also
+    writes the 29 days before it, so the window is full whenever the closes began. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
-{%- set first = is_first_close(business_date) -%}
+{%- set first = is_first_close() -%}
 
 with
 

@@ -1,12 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        full_refresh=false,
-        pre_hook="{{ delete_business_dates() }}",
-    )
-}}
-
 {#- The matching engine's registry captured at the end of D, one row per (user,
     currency), with the proof-of-reserves leaf hash (CONTRACT section 7). The nonces
     come from eod.por_nonces, a SECURITY DEFINER function over the stored HMAC pads

@@ -1,12 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        full_refresh=false,
-        pre_hook="{{ delete_business_dates() }}",
-    )
-}}
-
 {#- Custody against liabilities at the end of D, one row per listed currency:
     liabilities are all users' ledger balances (counted as in recon_me_ledger), custody
     the sum over the currency's wallets in currency units. A break when the absolute

@@ -1,12 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        full_refresh=false,
-        pre_hook="{{ delete_business_dates() }}",
-    )
-}}
-
 {#- Matching engine against ledger at the end of D, break rows only: every
     (user, currency) whose engine total differs from its ledger balance (D's fee
     journal counted once, posted or not; a missing side counts as 0). -#}

@@ -1,12 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        full_refresh=false,
-        pre_hook="{{ delete_business_dates() }}",
-    )
-}}
-
 {#- Staking positions against the StakingPool contract at the end of D: db_total is
     the QTRA in positions open at the end of D (staked before it, not unstaked before
     it). Exact match required; a missing on-chain capture is a break. -#}

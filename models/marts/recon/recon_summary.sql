@@ -1,12 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        full_refresh=false,
-        pre_hook="{{ delete_business_dates() }}",
-    )
-}}
-
 {#- One row per reconciliation of D: how many items it checked, how many broke. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
 

@@ -1,12 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        full_refresh=false,
-        pre_hook="{{ delete_business_dates() }}",
-    )
-}}
-
 {#- Staking payouts of D, pro rata to stake: each staker's exact share rounded down
     to QTRA's base units, then the units left over given one each to the largest
     remainder_unitss (ties: lower user_id first), so that the payouts sum to pool_qtra

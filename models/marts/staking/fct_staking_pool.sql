@@ -1,12 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        full_refresh=false,
-        pre_hook="{{ delete_business_dates() }}",
-    )
-}}
-
 {#- The staking reward pool of D: fee revenue of D in USDT times the router's staking
     share, in QTRA at the QTRA mark of D, rounded down to QTRA's decimals. Gated (no
     payouts) when the router row is missing or not open, or the pool or the stakers

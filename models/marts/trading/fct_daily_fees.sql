@@ -1,12 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        full_refresh=false,
-        pre_hook="{{ delete_business_dates() }}",
-    )
-}}
-
 {#- Trading fees of D per (user, fee currency), as the matching engine took them,
     valued in USDT at the fee currency's mark of D. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}

@@ -1,26 +1,13 @@
 -- depends_on: {{ ref('int_business_dates_windowed') }}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        full_refresh=false,
-        pre_hook="{{ delete_business_dates() }}",
-    )
-}}
-
-{#- Weighted-average cost and P&L per (user, currency) in USDT, from the trades in
+{# Weighted-average cost and P&L per (user, currency) in USDT, from the trades in
     which the currency is the base, in (executed_at, trade_id) order. D's trades are
     folded onto the position and cost carried from D-1's rows of this model; on the
-    first date ever closed the whole trade history is folded once instead. The rules
-    live in the eod.weighted_average_cost aggregate (macros/create_weighted_average_cost).
+    first date of the close chain the whole trade history is folded once instead. The
+    rules live in the eod.weighted_average_cost aggregate, created by `eod db migrate`
+    (eod/migrations/versions/R0200_mart_functions.sql).
     Fees are not in cost or P&L. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
-{%- set first = is_first_close(business_date) -%}
-{%- if execute and not first and not is_incremental() -%}
-    {{ exceptions.raise_compiler_error(
-        "fct_daily_pnl has no positions before " ~ business_date ~ ": close the first date again"
-    ) }}
-{%- endif -%}
+{%- set first = is_first_close() -%}
 
 with
 

@@ -1,21 +1,12 @@
 -- depends_on: {{ ref('int_business_dates_windowed') }}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        full_refresh=false,
-        pre_hook="{{ delete_business_dates() }}",
-    )
-}}
-
-{#- Fee tier per user from the 30-day volume (D-29..D of the daily volume rows): the
+{# Fee tier per user from the 30-day volume (D-29..D of the daily volume rows): the
     highest tier of the fee schedule whose threshold the volume reaches, effective the
     next day. Users with no volume in the 30 days have no row. The window rolls: D-1's
     30-day volume plus D's volume minus D-30's, so a day reads two days of volumes
-    rather than thirty; the first date ever closed sums its backfilled window instead.
-    Sums of numeric are exact, so both ways give the same figures. -#}
+    rather than thirty; the first date of the close chain sums its backfilled window
+    instead. Sums of numeric are exact, so both ways give the same figures. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
-{%- set rolls = is_incremental() and not is_first_close(business_date) -%}
+{%- set rolls = is_incremental() and not is_first_close() -%}
 
 with
 
