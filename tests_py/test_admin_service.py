@@ -144,3 +144,48 @@ def test_run_eod_refuses_a_malformed_date(admin):
         admin.RunEOD(pb2.RunEODRequest(business_date="2026-13-01"), metadata=AUTH)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "YYYY-MM-DD" in err.value.details()
+
+
+REAL_SYSTEMS = (
+    "EOD_ME_URL",
+    "EOD_CUSTODY_URL",
+    "EOD_CUSTODY_TOKEN",
+    "EOD_STAKING_RPC_URL",
+    "EOD_STAKING_POOL_ADDRESS",
+    "EOD_POR_SECRET",
+)
+
+
+def test_run_eod_refuses_without_real_external_systems(admin, db_url, monkeypatch):
+    """RunEOD is `eod close`: no simulator fallback, and nothing recorded."""
+    monkeypatch.setenv("EOD_DATABASE_URL", db_url)
+    for name in REAL_SYSTEMS:
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(grpc.RpcError) as err:
+        admin.RunEOD(pb2.RunEODRequest(business_date="2026-11-02"), metadata=AUTH)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert err.value.details() == (
+        "eod close needs " + ", ".join(REAL_SYSTEMS) + " (see README, Configuration)"
+    )
+    with psycopg2.connect(db_url) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from eod.eod_runs")
+        assert cur.fetchone()[0] == 0
+
+
+def test_run_eod_closes_with_catch_up(admin, db_url, nats_url, monkeypatch, tmp_path):
+    """Once the chain has started, RunEOD of a later date closes the dates between
+    first, and answers with the date's status."""
+    from tests_py.close_fixtures import running_exchange
+
+    with running_exchange(db_url, nats_url, monkeypatch, tmp_path, days=3) as x:
+        first, between, last = x.dates
+        reply = admin.RunEOD(pb2.RunEODRequest(business_date=first.isoformat()), metadata=AUTH)
+        assert reply.closed and list(reply.broken_checks) == []
+        reply = admin.RunEOD(pb2.RunEODRequest(business_date=last.isoformat()), metadata=AUTH)
+        assert reply.business_date == last.isoformat() and reply.closed
+        assert {s.step_name for s in reply.steps} >= {"capture_registry", "dbt_build", "close"}
+        closed = x.fetch(
+            "select business_date from eod.eod_runs where step_name = 'close'"
+            " and status = 'succeeded' order by 1"
+        )
+        assert closed == [(first,), (between,), (last,)]
