@@ -1,0 +1,1 @@
+"""Citus (distributed Postgres): a local cluster, and how the close lays its tables out on one."""

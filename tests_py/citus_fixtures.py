@@ -1,0 +1,105 @@
+"""A local Citus cluster for the tests: a coordinator and two workers on free ports.
+
+Citus comes from the machine (eod.citus.cluster.find_postgres). Where it is missing,
+the session builds it once with `../shared/vendor/citus/build.sh` (this checkout's
+build of Citus 13.2.2 for Postgres 15), and skips the Citus tests, saying why, only
+when that cannot be done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from eod.citus.cluster import CitusNotInstalled, LocalCluster, find_postgres
+from eod.migrations import migrate
+from tests_py.conftest import PROJECT_DIR, RUN_ID
+
+BUILD_SCRIPT = PROJECT_DIR.parent / "shared" / "vendor" / "citus" / "build.sh"
+
+
+def _citus_or_skip() -> None:
+    try:
+        find_postgres()
+        return
+    except CitusNotInstalled as missing:
+        if not BUILD_SCRIPT.exists():
+            pytest.skip(f"Citus tests skipped: {missing} (and no {BUILD_SCRIPT} to build it)")
+        reason = str(missing)
+    try:
+        built = subprocess.run(
+            [str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=1200, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"Citus tests skipped: {reason}; {BUILD_SCRIPT} did not run: {exc}")
+    if built.returncode != 0:
+        tail = (built.stderr or built.stdout).strip().splitlines()[-1:] or ["no output"]
+        pytest.skip(f"Citus tests skipped: {reason}; {BUILD_SCRIPT} failed: {tail[0]}")
+    try:
+        find_postgres()
+    except CitusNotInstalled as still:
+        pytest.skip(f"Citus tests skipped: {still} after {BUILD_SCRIPT}")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_block(size: int = 3) -> int:
+    """The first of `size` consecutive free loopback ports (never 9700, the default)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 40000)
+        if all(_free(base + i) for i in range(size)):
+            return base
+    raise RuntimeError("no block of free ports found")
+
+
+@contextlib.contextmanager
+def state_dir():
+    """A state folder for a cluster. Not under pytest's temporary root: run as root, the
+    nodes run as `postgres`, which must reach their folders, and pytest keeps its root
+    private to its user."""
+    path = Path(tempfile.mkdtemp(prefix="eod-citus-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def citus_cluster():
+    """A running local cluster for the session (its own state folder and ports)."""
+    _citus_or_skip()
+    with state_dir() as state:
+        cluster = LocalCluster(state, free_port_block())
+        try:
+            cluster.up()
+            yield cluster
+        finally:
+            with contextlib.suppress(Exception):
+                cluster.down(delete=True)
+
+
+@pytest.fixture
+def citus_db_url(citus_cluster):
+    """A fresh database on the cluster, Citus in it on every node, migrated."""
+    name = f"eod_citus_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+    url = citus_cluster.create_database(name)
+    migrate(url)
+    yield url
+    with contextlib.suppress(Exception):
+        citus_cluster.drop_database(name)
