@@ -3,9 +3,11 @@
     business date after deleting it, so the rows can go straight in: for them the
     "temporary table" is a temporary view, and the append's INSERT ... SELECT runs the
     model's query once, writing the day's rows once. Everything else is built as dbt
-    builds it. -#}
+    builds it. On a Citus coordinator a model's table is laid out first (macros/citus/). -#}
 {% macro postgres__create_table_as(temporary, relation, sql) -%}
-    {%- if temporary and config.get('materialized') == 'incremental'
+    {%- if citus_lays_out(temporary) -%}
+        {{ citus_create_table_as(relation, sql) }}
+    {%- elif temporary and config.get('materialized') == 'incremental'
         and config.get('incremental_strategy') == 'append' -%}
         create temporary view {{ relation }} as (
             {{ sql }}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from pathlib import Path
 
 from eod.db import transaction
@@ -25,6 +26,12 @@ _LOCK_KEY = 0x0E0D_0002  # advisory lock id of dev-kit schema changes (the migra
 def _sql_and_marker() -> tuple[str, str]:
     sql = SCHEMA_SQL.read_text()
     return sql, f"eod dev kit schema {hashlib.sha256(sql.encode()).hexdigest()}"
+
+
+def _statements(sql: str) -> list[str]:
+    """schema.sql's statements (it has no dollar-quoted bodies: a `;` at a line's end
+    ends a statement)."""
+    return [part for part in re.split(r";[ \t]*(?:\n|$)", sql) if part.strip()]
 
 
 def ensure_schema(cur) -> None:
@@ -41,7 +48,10 @@ def ensure_schema(cur) -> None:
     if cur.fetchone()[0] == marker:
         return
     cur.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-    cur.execute(sql)
+    # One statement at a time: Citus propagates an index on a distributed table (the
+    # ledger's) from its statement's text, which must then hold that statement alone.
+    for statement in _statements(sql):
+        cur.execute(statement)
     cur.execute("comment on schema sim is %s", (marker,))
 
 

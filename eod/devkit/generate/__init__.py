@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from eod.citus.layout import one_connection_per_node
 from eod.db import transaction
 from eod.devkit.generate import load, model
 from eod.devkit.generate.model import Exchange, Options
@@ -39,6 +40,7 @@ def generate(database_url: str, opts: Options, reset: bool = False) -> Result:
     generated = time.perf_counter()
     with transaction(database_url, application_name="eod-generate") as conn:
         with conn.cursor() as cur:
+            one_connection_per_node(cur)  # on Citus: the load empties, then fills
             ensure_schema(cur)
             if reset:
                 load.reset(cur)

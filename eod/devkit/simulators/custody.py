@@ -13,21 +13,27 @@ _WALLET_RE = re.compile(r"^/api/v2/([a-z0-9]+)/wallet/([A-Za-z0-9_-]+)$")
 FAILING_WALLET_ID = "simulate-500"
 
 # The stored balance plus, on a currency's first wallet, what users were credited
-# since the registry was generated (in base units): custody follows the engine.
+# since the registry was generated (in base units): custody follows the engine. The
+# credits are summed per currency first (no correlated subquery), so the same query
+# runs where the ledger is distributed (Citus).
 _BALANCE_SQL = """
+with credited as (
+    select e.currency, sum(e.amount) as amount
+    from exchange.ledger_entries as e
+    where e.account = 'user'
+      and e.reference_type = any(%(credited)s)
+      and e.effective_at < %(as_of)s
+    group by e.currency
+)
 select
     w.currency,
     w.wallet_no,
-    (w.balance_units + case when w.wallet_no = 1 then coalesce((
-        select sum(e.amount) * power(10::numeric, c.decimals)
-        from exchange.ledger_entries as e
-        where e.account = 'user'
-          and e.currency = w.currency
-          and e.reference_type = any(%(credited)s)
-          and e.effective_at < %(as_of)s
-    ), 0) else 0 end)::numeric(78, 0)::text
+    (w.balance_units + case when w.wallet_no = 1
+        then coalesce(k.amount * power(10::numeric, c.decimals), 0) else 0 end
+    )::numeric(78, 0)::text
 from sim.custody_wallet_balances as w
 join exchange.currencies as c on w.currency = c.currency
+left join credited as k on w.currency = k.currency
 where w.business_date = %(business_date)s and w.coin = %(coin)s and w.wallet_id = %(wallet_id)s
 """
 

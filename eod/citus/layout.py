@@ -1,0 +1,111 @@
+"""Where each table of the close lives on a Citus cluster (CONTRACT section 10a).
+
+Applied by the repeatable migration R0900_citus_layout on a Citus coordinator, and
+only there: on a plain Postgres, `eod db migrate` changes nothing. The tables dbt
+builds follow the same rules from the macro `citus_layout` (macros/citus/).
+
+- Per-user tables are hash-distributed by `user_id` and co-located with
+  `eod.me_balances` (the anchor of the user group): a join or a GROUP BY on user_id
+  runs inside each shard.
+- The ledger is distributed by `journal_id`, the unit of its invariants: every leg of a
+  journal, house legs (user_id null) included, lands in one shard, so the balance
+  rule, the idempotency keys and the append-only trigger are checked inside a shard
+  as on one Postgres. The close's journal models share its group (posting a journal
+  is a shard-to-shard INSERT ... SELECT).
+- Trades are distributed by `trade_id`: a trade has two users; the legs model splits
+  it into one row per (trade, user) and moves each to its user's shard.
+- Small lookups the per-user queries join are reference tables, copied to every node.
+- The account-state machine (users, the audit chain, closure requests, accounts) and
+  the close's operational tables stay on the coordinator: the audit is one global
+  hash chain serialised by a lock, written by the status trigger in the transaction
+  of the change together with the outbox.
+
+Citus enforces a unique key only when it contains the distribution column; the keys
+that did not are widened with it (see WIDENED_KEYS) and what that leaves to the
+writers is said there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+USER_ANCHOR = "eod.me_balances"
+JOURNAL_ANCHOR = "exchange.ledger_entries"
+
+
+@dataclass(frozen=True)
+class Distributed:
+    table: str
+    column: str
+    colocate_with: str  # 'none' starts a group of its own
+
+
+REFERENCE_TABLES = (
+    "exchange.currencies",
+    "exchange.mark_prices",
+    "exchange.revenue_router",
+    "exchange.custody_wallets",
+    "eod.custody_balances",
+    "eod.onchain_staking",
+    # the HMAC pads of the proof-of-reserves nonces: the leaves are hashed in each
+    # shard, so every node needs them (only their owner can read them, as before)
+    "eod.por_key",
+)
+
+DISTRIBUTED_TABLES = (
+    Distributed(USER_ANCHOR, "user_id", "none"),
+    Distributed("exchange.staking_positions", "user_id", USER_ANCHOR),
+    Distributed(JOURNAL_ANCHOR, "journal_id", "none"),
+    Distributed("exchange.trades", "trade_id", "none"),
+)
+
+# Unique keys without the distribution column, and what they become. The ledger's
+# entry_id stays unique because one identity sequence on the coordinator hands it out;
+# the posting keys carry journal_id, which the close derives from the reference itself
+# (fct_fee_journal, fct_staking_payout_journal), so the key means what it meant; an
+# admin adjustment's key is also serialised by eod.accounts.adjustments' advisory lock,
+# which is what refuses a second journal for one key on Citus.
+WIDENED_KEYS = {
+    "exchange.ledger_entries": {
+        "ledger_entries_pkey": "alter table exchange.ledger_entries "
+        "add constraint ledger_entries_pkey primary key (entry_id, journal_id)",
+        "ledger_entries_posting_uidx": "create unique index ledger_entries_posting_uidx "
+        "on exchange.ledger_entries (reference_type, reference_id, account, currency, "
+        "coalesce(user_id, -1), journal_id) "
+        "where reference_type in ('fee_journal', 'staking_payout')",
+        "ledger_entries_admin_adjustment_uidx": "create unique index "
+        "ledger_entries_admin_adjustment_uidx on exchange.ledger_entries "
+        "(reference_id, account, journal_id) where reference_type = 'admin_adjustment'",
+    },
+    "exchange.staking_positions": {
+        "staking_positions_pkey": "alter table exchange.staking_positions "
+        "add constraint staking_positions_pkey primary key (position_id, user_id)",
+    },
+}
+
+# Coordinator tables: the account-state machine and the close's own records.
+COORDINATOR_TABLES = (
+    "exchange.users",
+    "exchange.accounts",
+    "exchange.account_states",
+    "exchange.account_transition_rules",
+    "exchange.account_state_transitions",
+    "exchange.closure_requests",
+)
+
+
+def citus_enabled(cur) -> bool:
+    """Whether this database is a Citus coordinator (the extension is created in it)."""
+    cur.execute("select exists (select 1 from pg_extension where extname = 'citus')")
+    return bool(cur.fetchone()[0])
+
+
+def one_connection_per_node(cur) -> None:
+    """On Citus, run the rest of this transaction over one connection per node, all of it
+    on the nodes' connections (none executed locally on the coordinator). A transaction
+    that empties distributed tables in parallel and then writes a reference table they
+    point at (a bulk load, a migration) is refused otherwise. Nothing on a plain
+    Postgres."""
+    if citus_enabled(cur):
+        cur.execute("set local citus.multi_shard_modify_mode to 'sequential'")
+        cur.execute("set local citus.enable_local_execution to off")

@@ -1,0 +1,141 @@
+"""The close on a Citus cluster gives a single Postgres's figures (CONTRACT section 10a).
+
+One generated exchange (three days, the third with an engine/ledger drift for two
+users, a custody drift and an on-chain staking drift) is loaded into a database on
+the machine's Postgres and into one on a local Citus cluster (a coordinator, two
+workers). Both go through the same closes, every step of them (captures, dbt,
+postings, freezes, proof of reserves):
+
+| experiment | strikes | compared with the single Postgres |
+|---|---|---|
+| the first close | day 1, the chain's start (all history folded) | every figure below |
+| catch-up | closing day 3 closes day 2 first | every figure below |
+| a fault day | day 3: engine drift, custody drift, staking drift | breaks, freezes, pages |
+| a re-run | day 3 closed again | nothing added, same figures |
+
+Figures: every row of every mart, every ledger row (ids aside; the postings' own
+posting instant aside), every proof-of-reserves root, every account's status and its
+audit trail (ids and instants aside), each close's outcome and the pages sent.
+"""
+
+from __future__ import annotations
+
+import psycopg2
+
+from eod.commands.close import close_date
+from tests_py.citus_fixtures import citus_cluster, citus_db_url  # noqa: F401 - fixtures
+from tests_py.close_fixtures import running_exchange
+
+FAULTS = {"break_ledger": 2, "custody_drift": {"BTC": 5_000_000}, "staking_drift": 7}
+
+_LEDGER_COLUMNS = (
+    "journal_id, user_id, account, currency, amount, reference_type, reference_id, reason, "
+    "business_date, created_by, case when created_by = 'eod' then null else effective_at end"
+)
+
+
+def _rows(url: str, sql: str, params=None) -> list[tuple]:
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def _every_row(url: str, table: str) -> list[tuple]:
+    columns = _rows(
+        url,
+        """select count(*) from information_schema.columns
+           where table_schema || '.' || table_name = %s""",
+        (table,),
+    )[0][0]
+    order = ", ".join(str(i) for i in range(1, columns + 1))
+    return _rows(url, f"select * from {table} order by {order}")
+
+
+def figures(url: str) -> dict[str, object]:
+    marts = [
+        row[0]
+        for row in _rows(
+            url,
+            """select table_schema || '.' || table_name from information_schema.tables
+               where table_schema = 'marts' and table_type = 'BASE TABLE' order by 1""",
+        )
+    ]
+    found: dict[str, object] = {table: _every_row(url, table) for table in marts}
+    found["ledger"] = _rows(
+        url, f"select {_LEDGER_COLUMNS} from exchange.ledger_entries order by {_LEDGER_COLUMNS}"
+    )
+    found["accounts"] = _rows(url, "select user_id, status::text from exchange.users order by 1")
+    found["audit"] = _rows(
+        url,
+        """select user_id, from_state::text, to_state::text, actor, reason
+           from exchange.account_state_transitions order by transition_id""",
+    )
+    found["steps"] = _rows(
+        url, "select business_date, step_name, status from eod.eod_runs order by 1, 2"
+    )
+    return found
+
+
+def close_scenario(url, nats_url, monkeypatch, tmp_path) -> dict[str, object]:
+    """The same closes on one database; its figures, outcomes and pages."""
+    with running_exchange(url, nats_url, monkeypatch, tmp_path, days=3, **FAULTS) as x:
+        first, _, last = x.dates
+        outcomes = [close_date(first), close_date(last)]
+        rows_before_rerun = x.scalar("select count(*) from exchange.ledger_entries")
+        outcomes.append(close_date(last))
+        assert x.scalar("select count(*) from exchange.ledger_entries") == rows_before_rerun
+        pages = sorted(
+            (e["dedup_key"], e["payload"]["summary"], e["payload"]["severity"])
+            for e in x.pager.events
+        )
+    return {**figures(url), "outcomes": outcomes, "pages": pages}
+
+
+def test_close_on_citus_gives_the_single_postgres_figures(
+    db_url,
+    citus_db_url,  # noqa: F811 - the fixture imported above
+    nats_url,
+    monkeypatch,
+    tmp_path,
+):
+    single = close_scenario(db_url, nats_url, monkeypatch, tmp_path / "single")
+    cluster = close_scenario(citus_db_url, nats_url, monkeypatch, tmp_path / "citus")
+
+    assert single["outcomes"] == [0, 1, 1]  # day 3 breaks, and breaks again when re-run
+    assert len(single["pages"]) == 3 and len(single["marts.user_balance_snapshots"]) > 0
+    assert single.keys() == cluster.keys()
+    for name in single:
+        assert single[name] == cluster[name], f"{name} differs on Citus"
+
+    # the tables are laid out as designed: the per-user marts distributed by user_id in
+    # one co-location group, the journals with the ledger, the small ones everywhere
+    layout = dict(
+        _rows(
+            citus_db_url,
+            """select logicalrelid::regclass::text,
+                      coalesce(column_to_column_name(logicalrelid, partkey), 'reference')
+                      || ':' || colocationid
+               from pg_dist_partition""",
+        )
+    )
+    user_group = layout["eod.me_balances"]
+    assert user_group.startswith("user_id:")
+    for table in (
+        "marts.user_balance_snapshots",
+        "marts.fct_daily_pnl",
+        "marts.fct_daily_fees",
+        "marts.fct_fee_tiers",
+        "marts.recon_me_ledger",
+        "intermediate.int_me_ledger_compared",
+        "exchange.staking_positions",
+    ):
+        assert layout[table] == user_group, table
+    assert layout["marts.fct_fee_journal"] == layout["exchange.ledger_entries"]
+    assert layout["marts.fct_fee_journal"].startswith("journal_id:")
+    for table in ("exchange.currencies", "reference.fee_schedule", "marts.recon_custody"):
+        assert layout[table].startswith("reference:"), table
+    assert "exchange.users" not in layout  # the account-state machine stays on the coordinator
