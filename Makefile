@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 export DBT_PROFILES_DIR ?= $(CURDIR)
 export DO_NOT_TRACK ?= 1
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-browser lint bench bi bi-setup clean
 
 GENERATED := eod/admin/generated/admin_pb2_grpc.py
 
@@ -26,11 +26,31 @@ $(STAMP): pyproject.toml constraints.txt
 	test -f profiles.yml || cp profiles.example.yml profiles.yml
 	touch $(STAMP)
 
+# Superset for the finance dashboards, in a venv of its own so that .venv stays lean
+BI_VENV  := .state/bi-venv
+BI_STAMP := $(BI_VENV)/.installed
+
+bi-setup: $(BI_STAMP)
+
+$(BI_STAMP): bi/requirements.txt bi/constraints.txt
+	test -x $(BI_VENV)/bin/python || $(PYTHON) -m venv $(BI_VENV)
+	$(BI_VENV)/bin/pip install -q --disable-pip-version-check -r bi/requirements.txt \
+	  -c bi/constraints.txt 2>&1 | { grep -v '^WARNING: Location' || true; }
+	touch $(BI_STAMP)
+
 demo: setup
 	$(BIN)/eod demo
 
-test: setup
+# Superset on loopback over the configured database, or the demo's on the embedded one
+bi: setup bi-setup
+	$(BIN)/eod bi serve
+
+# the browser tier (tests_py/browser) is part of the suite; Superset must be installed
+test: setup bi-setup
 	$(BIN)/pytest -q
+
+test-browser: setup bi-setup
+	$(BIN)/pytest -q tests_py/browser
 
 lint: setup
 	$(BIN)/eod lint
