@@ -87,6 +87,11 @@ def test_the_bundle_connects_through_the_given_uri(tmp_path):
         names = archive.namelist()
         database = yaml.safe_load(archive.read("eod_finance/databases/eod_marts.yaml"))
         metadata = yaml.safe_load(archive.read("eod_finance/metadata.yaml"))
+        fees = yaml.safe_load(archive.read("eod_finance/datasets/eod_marts/fct_daily_fees.yaml"))
+    # described from the dbt docs as they are at import time
+    documented = mart_docs()["fct_daily_fees"]["columns"]
+    for column in fees["columns"]:
+        assert column["description"] == documented[column["column_name"]]
     assert database["sqlalchemy_uri"] == uri
     assert metadata["version"] == "1.0.0"
     assert all(name.startswith("eod_finance/") for name in names)

@@ -96,7 +96,12 @@ def write_descriptions(bi_dir: Path = BI_DIR) -> list[str]:
 
 
 def bundle(sqlalchemy_uri: str, bi_dir: Path = BI_DIR) -> bytes:
-    """The import ZIP of every asset, its database connecting through `sqlalchemy_uri`."""
+    """The import ZIP of every asset, its database connecting through `sqlalchemy_uri`.
+
+    The datasets are described from the dbt docs as they are now, so Superset shows the
+    current text even before `eod bi docs` has copied it into bi/ (a test asks for that).
+    """
+    docs = mart_docs()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         # the importer refuses a bundle without metadata; its type is set per import
@@ -105,6 +110,8 @@ def bundle(sqlalchemy_uri: str, bi_dir: Path = BI_DIR) -> bytes:
         for name, asset in load_assets(bi_dir).items():
             if name.startswith("databases/"):
                 asset = dict(asset, sqlalchemy_uri=sqlalchemy_uri)
+            elif name.startswith("datasets/"):
+                asset = described(asset, docs)
             archive.writestr(f"{BUNDLE_ROOT}/{name}", dump(asset))
     return buffer.getvalue()
 
