@@ -6,38 +6,17 @@
     derive from the key alone, so posting the journal again adds nothing. -#}
 {% macro two_leg_journal(relation, reference_type, key_columns, currency, user_amount, house_account) -%}
     {%- set keys = ["to_char(business_date, 'YYYY-MM-DD')"] + key_columns -%}
-    with
-
-    journals as (
-        select
-            business_date,
-            md5('{{ reference_type }}|' || {{ keys | join(" || '|' || ") }})::uuid as journal_id,
-            {{ keys | join(" || ':' || ") }} as reference_id,
-            user_id,
-            {{ currency }} as currency,
-            {{ user_amount }} as user_amount
-        from {{ relation }}
-    )
-
+    {#- Both legs come from one scan of `relation`: on Citus that scan runs in each
+        shard and the legs go straight to their journal's shard. -#}
     select
-        business_date,
-        journal_id,
-        reference_id,
-        user_id,
-        'user' as account,  -- noqa: RF04
-        currency,
-        user_amount as amount
-    from journals
-
-    union all
-
-    select
-        business_date,
-        journal_id,
-        reference_id,
-        null::bigint as user_id,
-        '{{ house_account }}' as account,  -- noqa: RF04
-        currency,
-        -user_amount as amount
-    from journals
+        {{ relation }}.business_date,
+        md5('{{ reference_type }}|' || {{ keys | join(" || '|' || ") }})::uuid as journal_id,
+        {{ keys | join(" || ':' || ") }} as reference_id,
+        case when sides.account = 'user' then {{ relation }}.user_id end as user_id,
+        sides.account,
+        {{ currency }} as currency,
+        case when sides.account = 'user' then {{ user_amount }} else -({{ user_amount }}) end
+            as amount
+    from {{ relation }}
+    cross join (values ('user'), ('{{ house_account }}')) as sides (account)
 {%- endmacro %}

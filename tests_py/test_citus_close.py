@@ -21,7 +21,9 @@ audit trail (ids and instants aside), each close's outcome and the pages sent.
 from __future__ import annotations
 
 import psycopg2
+import pytest
 
+from eod import embedded
 from eod.commands.close import close_date
 from tests_py.citus_fixtures import citus_cluster, citus_db_url  # noqa: F401 - fixtures
 from tests_py.close_fixtures import running_exchange
@@ -80,6 +82,15 @@ def figures(url: str) -> dict[str, object]:
     return found
 
 
+@pytest.fixture
+def private_nats(tmp_path):
+    """A NATS of this test's own: the engine simulator cancels a user's orders on the
+    account events it hears, and other closes on a shared NATS must not reach it."""
+    url = embedded.start_nats(tmp_path / "nats")
+    yield url
+    embedded.stop_nats()
+
+
 def close_scenario(url, nats_url, monkeypatch, tmp_path) -> dict[str, object]:
     """The same closes on one database; its figures, outcomes and pages."""
     with running_exchange(url, nats_url, monkeypatch, tmp_path, days=3, **FAULTS) as x:
@@ -98,12 +109,12 @@ def close_scenario(url, nats_url, monkeypatch, tmp_path) -> dict[str, object]:
 def test_close_on_citus_gives_the_single_postgres_figures(
     db_url,
     citus_db_url,  # noqa: F811 - the fixture imported above
-    nats_url,
+    private_nats,
     monkeypatch,
     tmp_path,
 ):
-    single = close_scenario(db_url, nats_url, monkeypatch, tmp_path / "single")
-    cluster = close_scenario(citus_db_url, nats_url, monkeypatch, tmp_path / "citus")
+    single = close_scenario(db_url, private_nats, monkeypatch, tmp_path / "single")
+    cluster = close_scenario(citus_db_url, private_nats, monkeypatch, tmp_path / "citus")
 
     assert single["outcomes"] == [0, 1, 1]  # day 3 breaks, and breaks again when re-run
     assert len(single["pages"]) == 3 and len(single["marts.user_balance_snapshots"]) > 0

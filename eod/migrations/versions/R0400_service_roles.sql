@@ -48,6 +48,8 @@ grant execute on function exchange.transition_account(bigint, exchange.account_s
     to eod_runner;
 grant select, insert, delete on all tables in schema audit to eod_runner;
 grant execute on function eod.analyze_me_balances() to eod_runner;
+-- the proof-of-reserves nonces of the captured users (R0200), never the key itself
+grant select on eod.por_user_nonces to eod_runner;
 
 -- the AdminService
 grant usage on schema exchange, eod to eod_admin;

@@ -4,13 +4,14 @@
     that has no row counting as 0.
 
     The ledger balance is counted as the reconciliations count it: the `user` entries
-    with business_date <= D, with D's fee journal counted once (from fct_fee_journal,
-    whether or not it is posted yet). It is carried: D-1's ledger_total of this model
-    plus D's net movements (int_ledger_movements_daily) plus D's fee journal; only
-    the first date of the close chain sums the ledger's history. The balances and the
-    comparison are one model so that the day's millions of balances are written once.
-    The three inputs hold one row per (user, currency) each, so they are joined
-    rather than grouped. -#}
+    with business_date <= D, with D's fee journal counted once (its user legs,
+    -total_fees of fct_daily_fees, whether or not it is posted yet). It is carried:
+    D-1's ledger_total of this model plus D's net movements (int_ledger_movements_daily)
+    plus D's fee journal; only the first date of the close chain sums the ledger's
+    history. The balances and the comparison are one model so that the day's millions
+    of balances are written once. The three parts of the ledger balance are stacked
+    and summed per (user, currency): on Citus every part is kept per user, so the sum
+    and the comparison run inside each shard. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
 {%- set first = is_first_close() -%}
 
@@ -37,9 +38,9 @@ fee_journal as (
     select
         user_id,
         currency,
-        amount
-    from {{ ref('fct_fee_journal') }}
-    where business_date = {{ business_date }} and account = 'user'
+        -total_fees as amount
+    from {{ ref('fct_daily_fees') }}
+    where business_date = {{ business_date }} and total_fees <> 0
 ),
 
 carried as (
@@ -61,18 +62,29 @@ carried as (
 
 ledger as (
     select
-        coalesce(carried.user_id, daily_movements.user_id, fee_journal.user_id) as user_id,
-        coalesce(carried.currency, daily_movements.currency, fee_journal.currency) as currency,
-        coalesce(carried.ledger_total, 0)
-        + coalesce(daily_movements.movement, 0)
-        + coalesce(fee_journal.amount, 0) as ledger_total
-    from carried
-    full outer join daily_movements
-        on carried.user_id = daily_movements.user_id and carried.currency = daily_movements.currency
-    full outer join fee_journal
-        on
-            coalesce(carried.user_id, daily_movements.user_id) = fee_journal.user_id
-            and coalesce(carried.currency, daily_movements.currency) = fee_journal.currency
+        user_id,
+        currency,
+        sum(amount) as ledger_total
+    from (
+        select
+            user_id,
+            currency,
+            ledger_total as amount
+        from carried
+        union all
+        select
+            user_id,
+            currency,
+            movement
+        from daily_movements
+        union all
+        select
+            user_id,
+            currency,
+            amount
+        from fee_journal
+    ) as parts
+    group by user_id, currency
 )
 
 select

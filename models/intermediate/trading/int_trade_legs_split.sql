@@ -32,38 +32,25 @@ trades as (
 ),
 
 legs as (
+    -- both roles from one scan of the trades: on Citus each shard of the trades sends
+    -- each leg straight to its user's shard
     select
-        trade_id,
-        executed_at,
-        maker_user_id as user_id,
-        'maker' as trade_role,
-        maker_side as side,
-        base,
-        quote,
-        qty,
-        price,
-        maker_fee as fee,
-        fee_currency,
-        true as counts_as_trade
-    from trades
-
-    union all
-
-    select
-        trade_id,
-        executed_at,
-        taker_user_id as user_id,
-        'taker' as trade_role,
-        taker_side as side,
-        base,
-        quote,
-        qty,
-        price,
-        taker_fee as fee,
-        fee_currency,
+        trades.trade_id,
+        trades.executed_at,
+        case leg_roles.trade_role when 'maker' then trades.maker_user_id else trades.taker_user_id end
+            as user_id,
+        leg_roles.trade_role,
+        case leg_roles.trade_role when 'maker' then trades.maker_side else trades.taker_side end as side,
+        trades.base,
+        trades.quote,
+        trades.qty,
+        trades.price,
+        case leg_roles.trade_role when 'maker' then trades.maker_fee else trades.taker_fee end as fee,
+        trades.fee_currency,
         -- a self-trade is one trade for the user: its maker leg counts it
-        taker_user_id <> maker_user_id as counts_as_trade
+        leg_roles.trade_role = 'maker' or trades.taker_user_id <> trades.maker_user_id as counts_as_trade
     from trades
+    cross join (values ('maker'), ('taker')) as leg_roles (trade_role)
 ),
 
 dated as (

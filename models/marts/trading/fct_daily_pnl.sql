@@ -20,7 +20,9 @@ marks as (
     where business_date = {{ business_date }}
 ),
 
-carried as (
+-- read where it is used (it is used twice) rather than gathered once: on Citus each
+-- shard then joins its own users' positions
+carried as not materialized (
     {%- if first %}
         select
             null::bigint as user_id,

@@ -10,30 +10,36 @@
 
 with
 
-volumes as (
+-- each user's volume of D, and how the 30-day volume changes from D-1's: D enters the
+-- window as D-30 leaves it (the first date sums its whole backfilled window instead)
+daily as (
     select
-        business_date,
         user_id,
-        volume_usdt
+        coalesce(sum(volume_usdt) filter (where business_date = {{ business_date }}), 0)
+            as volume_1d,
+        sum(case when business_date = {{ business_date }} - 30 then -volume_usdt else volume_usdt end)
+            as volume_change
     from {{ ref('int_user_volumes_aggregated') }}
     {%- if rolls %}
-        where business_date = {{ business_date }}
-        union all
+        where business_date in ({{ business_date }}, {{ business_date }} - 30)
+    {%- else %}
+        where business_date between {{ business_date }} - 29 and {{ business_date }}
+    {%- endif %}
+    group by user_id
+),
+
+carried as (
+    {%- if rolls %}
         select
-            business_date,
-            user_id,
-            -volume_usdt
-        from {{ ref('int_user_volumes_aggregated') }}
-        where business_date = {{ business_date }} - 30
-        union all
-        select
-            business_date,
             user_id,
             volume_30d
         from {{ this }}
         where business_date = {{ business_date }} - 1
     {%- else %}
-        where business_date between {{ business_date }} - 29 and {{ business_date }}
+        select
+            null::bigint as user_id,
+            null::numeric as volume_30d
+        where false
     {%- endif %}
 ),
 
@@ -41,15 +47,17 @@ schedule as (
     select * from {{ ref('fee_schedule') }}
 ),
 
+-- joined rather than stacked and grouped: on Citus the two sides, both per user, meet
+-- inside each shard
 rolled as (
     select
-        user_id,
-        coalesce(sum(volume_usdt) filter (where business_date = {{ business_date }}), 0)::numeric(38, 18)
-            as volume_1d,
-        sum(volume_usdt)::numeric(38, 18) as volume_30d
-    from volumes
-    group by user_id
-    having sum(volume_usdt) > 0
+        coalesce(daily.user_id, carried.user_id) as user_id,
+        coalesce(daily.volume_1d, 0)::numeric(38, 18) as volume_1d,
+        (coalesce(daily.volume_change, 0) + coalesce(carried.volume_30d, 0))::numeric(38, 18)
+            as volume_30d
+    from daily
+    full outer join carried on daily.user_id = carried.user_id
+    where coalesce(daily.volume_change, 0) + coalesce(carried.volume_30d, 0) > 0
 )
 
 select
