@@ -13,7 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+import psycopg2
 from psycopg2 import errors, sql
+
+from eod.citus.layout import citus_enabled
 
 FEE_JOURNAL = ("marts", "fct_fee_journal", "fee_journal")
 PAYOUT_JOURNAL = ("marts", "fct_staking_payout_journal", "staking_payout")
@@ -80,9 +83,39 @@ def post_journal(
     cur.execute("savepoint post_journal")
     try:
         cur.execute(sql.SQL(_INSERT).format(relation), params)
-    except errors.UniqueViolation:
+        inserted = cur.rowcount
+    except psycopg2.Error as exc:
+        if not _posted_already(exc):
+            raise
         cur.execute("rollback to savepoint post_journal")
-        cur.execute(sql.SQL(_INSERT + _SKIP_POSTED).format(relation), params)
-    inserted = cur.rowcount
+        inserted = _insert_missing(cur, relation, params, reference_type, posting_business_date)
     cur.execute("release savepoint post_journal")
     return PostingResult(reference_type, journals, legs, inserted)
+
+
+def _posted_already(exc: psycopg2.Error) -> bool:
+    """The posting index refused a leg. On Citus the refusal comes from the shard that
+    holds the leg, relayed with the shard's message under an internal error code."""
+    if isinstance(exc, errors.UniqueViolation):
+        return True
+    message = getattr(exc.diag, "message_primary", None) or ""
+    return exc.pgcode == "XX000" and message.startswith(
+        "duplicate key value violates unique constraint"
+    )
+
+
+def _insert_missing(cur, relation, params, reference_type: str, business_date: date) -> int:
+    """Insert only the legs the ledger lacks; how many went in."""
+    if not citus_enabled(cur):
+        cur.execute(sql.SQL(_INSERT + _SKIP_POSTED).format(relation), params)
+        return cur.rowcount
+    # Citus: the posting index also holds journal_id (its distribution column), so the
+    # conflict is any; its row count is the rows it read, so count what was added (the
+    # close is the only writer of its own reference types)
+    count = """select count(*) from exchange.ledger_entries
+               where reference_type = %s and business_date = %s"""
+    cur.execute(count, (reference_type, business_date))
+    before = cur.fetchone()[0]
+    cur.execute(sql.SQL(_INSERT + " on conflict do nothing").format(relation), params)
+    cur.execute(count, (reference_type, business_date))
+    return cur.fetchone()[0] - before
