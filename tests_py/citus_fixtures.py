@@ -9,6 +9,7 @@ when that cannot be done.
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import shutil
 import socket
@@ -26,27 +27,36 @@ from tests_py.conftest import PROJECT_DIR, RUN_ID
 BUILD_SCRIPT = PROJECT_DIR.parent / "shared" / "vendor" / "citus" / "build.sh"
 
 
-def _citus_or_skip() -> None:
+@functools.cache
+def _citus_missing() -> str | None:
+    """Why the Citus tests cannot run, or None; builds Citus (once) when it is missing."""
     try:
         find_postgres()
-        return
+        return None
     except CitusNotInstalled as missing:
         if not BUILD_SCRIPT.exists():
-            pytest.skip(f"Citus tests skipped: {missing} (and no {BUILD_SCRIPT} to build it)")
+            return f"{missing} (and no {BUILD_SCRIPT} to build it)"
         reason = str(missing)
     try:
         built = subprocess.run(
             [str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=1200, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"Citus tests skipped: {reason}; {BUILD_SCRIPT} did not run: {exc}")
+        return f"{reason}; {BUILD_SCRIPT} did not run: {exc}"
     if built.returncode != 0:
         tail = (built.stderr or built.stdout).strip().splitlines()[-1:] or ["no output"]
-        pytest.skip(f"Citus tests skipped: {reason}; {BUILD_SCRIPT} failed: {tail[0]}")
+        return f"{reason}; {BUILD_SCRIPT} failed: {tail[0]}"
     try:
         find_postgres()
     except CitusNotInstalled as still:
-        pytest.skip(f"Citus tests skipped: {still} after {BUILD_SCRIPT}")
+        return f"{still} after {BUILD_SCRIPT}"
+    return None
+
+
+def _citus_or_skip() -> None:
+    missing = _citus_missing()
+    if missing:
+        pytest.skip(f"Citus tests skipped: {missing}")
 
 
 def _free(port: int) -> bool:

@@ -150,3 +150,41 @@ def test_close_on_citus_gives_the_single_postgres_figures(
     for table in ("exchange.currencies", "reference.fee_schedule", "marts.recon_custody"):
         assert layout[table].startswith("reference:"), table
     assert "exchange.users" not in layout  # the account-state machine stays on the coordinator
+    assert_ledger_rules(citus_db_url)
+
+
+def assert_ledger_rules(url: str) -> None:
+    """The ledger's rules hold on Citus as on a single Postgres: every leg of a journal is
+    in one shard, where its balance is checked, a house leg (no user) included; the
+    ledger stays append-only; a status changes only through the state machine."""
+    journal = "00000000-0000-0000-0000-00000000c175"
+    insert = """insert into exchange.ledger_entries (journal_id, user_id, account, currency,
+                    amount, reference_type, reference_id, business_date, effective_at,
+                    created_by)
+                select %s, leg.user_id, leg.account, 'BTC', leg.amount, 'test', 'rules',
+                       '2026-11-04', '2026-11-04 12:00+00', 'test'
+                from (values {}) as leg (user_id, account, amount)"""
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            with pytest.raises(psycopg2.Error, match="does not sum to zero"):
+                cur.execute(insert.format("(1::bigint, 'user', 1.5)"), (journal,))
+            conn.rollback()
+            cur.execute(
+                insert.format("(1::bigint, 'user', 1.5), (null, 'house:test', -1.5)"), (journal,)
+            )
+            cur.execute(
+                """select count(distinct get_shard_id_for_distribution_column(
+                              'exchange.ledger_entries', journal_id))
+                   from exchange.ledger_entries where reference_id = 'rules'"""
+            )
+            assert cur.fetchone()[0] == 1
+            conn.commit()
+            with pytest.raises(psycopg2.Error, match="append-only"):
+                cur.execute("update exchange.ledger_entries set amount = 0 where user_id = 1")
+            conn.rollback()
+            with pytest.raises(psycopg2.Error, match="needs an actor and a reason"):
+                cur.execute("update exchange.users set status = 'banned' where user_id = 1")
+            conn.rollback()
+    finally:
+        conn.close()
