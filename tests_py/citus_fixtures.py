@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import random
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -20,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from eod.citus.cluster import CitusNotInstalled, LocalCluster, find_postgres
+from eod.citus.cluster import CitusNotInstalled, LocalCluster, find_postgres, free_port_block
 from eod.migrations import migrate
 from tests_py.conftest import PROJECT_DIR, RUN_ID
 
@@ -57,25 +55,6 @@ def _citus_or_skip() -> None:
     missing = _citus_missing()
     if missing:
         pytest.skip(f"Citus tests skipped: {missing}")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port_block(size: int = 3) -> int:
-    """The first of `size` consecutive free loopback ports (never 9700, the default)."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 40000)
-        if all(_free(base + i) for i in range(size)):
-            return base
-    raise RuntimeError("no block of free ports found")
 
 
 @contextlib.contextmanager

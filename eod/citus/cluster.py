@@ -18,6 +18,7 @@ import glob
 import json
 import os
 import pwd
+import random
 import shutil
 import socket
 import subprocess
@@ -123,6 +124,16 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def free_port_block(size: int = len(NODE_NAMES)) -> int:
+    """The first of `size` consecutive free loopback ports, away from the default 9700."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 40000)
+        if all(_port_free(base + i) for i in range(size)):
+            return base
+    raise ServiceError(f"no {size} consecutive free ports found on {HOST}")
 
 
 def url_for(port: int, database: str = DATABASE) -> str:
@@ -365,6 +376,25 @@ class LocalCluster:
             rows.append((node.name, node.port, state))
         return rows
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds each node's processes have used so far (this machine's /proc):
+        the postmaster's own and its reaped backends' time, plus its live backends'."""
+        tick = os.sysconf("SC_CLK_TCK")
+        stats = _proc_stats()
+        used = {}
+        for node in self.nodes:
+            try:
+                postmaster = int((node.data_dir / "postmaster.pid").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+            own = stats.get(postmaster)
+            if own is None:
+                continue
+            ticks = own[1] + own[2] + own[3] + own[4]
+            ticks += sum(s[1] + s[2] for pid, s in stats.items() if s[0] == postmaster)
+            used[node.name] = ticks / tick
+        return used
+
     # -- databases -----------------------------------------------------------------------
 
     def create_database(self, database: str) -> str:
@@ -390,6 +420,28 @@ class LocalCluster:
         for node in self.nodes:
             with _cursor(node.port, "postgres") as cur:
                 cur.execute(f'drop database if exists "{database}" with (force)')
+
+
+def _proc_stats() -> dict[int, tuple[int, int, int, int, int]]:
+    """pid -> (parent pid, utime, stime, cutime, cstime) of every process, in ticks."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # the command name (field 2) may hold spaces: split after its closing parenthesis
+        fields = text[text.rindex(")") + 2 :].split()
+        stats[int(entry.name)] = (
+            int(fields[1]),
+            int(fields[11]),
+            int(fields[12]),
+            int(fields[13]),
+            int(fields[14]),
+        )
+    return stats
 
 
 def _answers(port: int) -> bool:

@@ -46,6 +46,11 @@ def register(subparsers) -> None:
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--start", default="2026-01-01", help="first business date (YYYY-MM-DD)")
     c.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    c.add_argument(
+        "--citus",
+        action="store_true",
+        help="also close the day on a local Citus cluster and print both (needs Citus)",
+    )
     c.set_defaults(handler=_bench_close)
     p = which.add_parser("models", help="EOD model build time: day 1 against the last day")
     p.add_argument("--users", type=int, default=200_000)
@@ -62,15 +67,20 @@ def _bench_close(args) -> int:
 
     if min(args.users, args.trades_per_day) < 1 or args.days < 2:
         raise InputError("--users and --trades-per-day must be at least 1, --days at least 2")
-    return bench_close(
-        Context().database_url,
-        users=args.users,
-        days=args.days,
-        trades_per_day=args.trades_per_day,
-        seed=args.seed,
-        start=parse_date(args.start, "--start"),
-        keep=args.keep,
-    )
+    ctx = Context()
+    bench = {
+        "users": args.users,
+        "days": args.days,
+        "trades_per_day": args.trades_per_day,
+        "seed": args.seed,
+        "start": parse_date(args.start, "--start"),
+        "keep": args.keep,
+    }
+    if getattr(args, "citus", False):
+        from eod.devkit.bench.citus import bench_close_citus
+
+        return bench_close_citus(ctx.database_url, ctx.settings.state_dir, **bench)
+    return bench_close(ctx.database_url, **bench)
 
 
 def copy_simulated_captures(conn) -> None:

@@ -142,7 +142,14 @@ def bench_close(
     seed: int,
     start: date,
     keep: bool = False,
+    database=bench_database,
+    with_floors: bool = True,
+    after=None,
 ) -> int:
+    """Print the close of the bench's last day, step by step. `database` makes the
+    bench's own database (eod.devkit.bench.database.bench_database; the Citus bench
+    passes one that creates it on every node), `with_floors` times the SQL floors beside it,
+    and `after(bench, day)`, when given, runs before the database is dropped."""
     from eod.business_date import Cutover
     from eod.devkit.generate import Options, generate
     from eod.devkit.simulators import start_simulators
@@ -150,7 +157,7 @@ def bench_close(
     from eod.migrations import migrate
 
     cutover = Cutover.parse(BENCH_CUTOVER)
-    with bench_database(server_url, "eod_bench_close", keep=keep) as bench:
+    with database(server_url, "eod_bench_close", keep=keep) as bench:
         url = bench.url
         migrate(url)
         opts = Options(
@@ -199,10 +206,14 @@ def bench_close(
         finally:
             sims.stop()
             pager.stop()
-        floors = {
-            "the minimal aggregates": timed(url, last, cutover, CLOSE),
-            "the same work": timed(url, last, cutover, CLOSE_SAME_WORK),
-        }
+        floors = (
+            {
+                "the minimal aggregates": timed(url, last, cutover, CLOSE),
+                "the same work": timed(url, last, cutover, CLOSE_SAME_WORK),
+            }
+            if with_floors
+            else {}
+        )
         steps, details = _step_runs(url, last)
         print(
             f"\nclose of {last} (exit {measured['exit_code']}"
@@ -248,4 +259,6 @@ def bench_close(
                 # the trees are built in worker processes: their memory is theirs, not
                 # the flow's, and is reported beside it
                 print(f"  built by {workers} worker processes, peak {peak:,.0f} MiB each")
+        if after is not None:
+            after(bench, last)
         return 0
