@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 export DBT_PROFILES_DIR ?= $(CURDIR)
 export DO_NOT_TRACK ?= 1
 
-.PHONY: setup demo test test-browser lint bench bi bi-setup clean
+.PHONY: setup demo test test-browser test-citus lint bench bi bi-setup clean
 
 GENERATED := eod/admin/generated/admin_pb2_grpc.py
 
@@ -51,6 +51,10 @@ test: setup bi-setup
 
 test-browser: setup bi-setup
 	$(BIN)/pytest -q tests_py/browser
+
+# the Citus tier (a local cluster; Citus is built once with ../shared/vendor/citus when missing)
+test-citus: setup
+	$(BIN)/pytest -q -m citus
 
 lint: setup
 	$(BIN)/eod lint

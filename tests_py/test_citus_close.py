@@ -28,6 +28,8 @@ from eod.commands.close import close_date
 from tests_py.citus_fixtures import citus_cluster, citus_db_url  # noqa: F401 - fixtures
 from tests_py.close_fixtures import running_exchange
 
+pytestmark = pytest.mark.citus
+
 FAULTS = {"break_ledger": 2, "custody_drift": {"BTC": 5_000_000}, "staking_drift": 7}
 
 _LEDGER_COLUMNS = (

@@ -12,6 +12,8 @@ import pytest
 from tests_py.citus_fixtures import _citus_or_skip, free_port_block, state_dir
 from tests_py.conftest import run_eod
 
+pytestmark = pytest.mark.citus
+
 
 @pytest.fixture
 def citus_env():
