@@ -8,7 +8,7 @@ from pathlib import Path
 
 from eod.business_date import parse_date
 from eod.context import Context
-from eod.db import connect
+from eod.db import transaction
 from eod.errors import InputError
 
 
@@ -70,12 +70,8 @@ def _verify(args) -> int:
     proof = _read(args.file)
     verify_proof(proof)  # refuse a broken proof before touching the database
     business_date = parse_date(str(proof["business_date"]), "business_date")
-    conn = connect(Context().database_url)
-    try:
-        with conn:
-            published = published_root(conn, business_date, proof["currency"])
-    finally:
-        conn.close()
+    with transaction(Context().database_url) as conn:
+        published = published_root(conn, business_date, proof["currency"])
     root = check_published(proof, published)
     print(
         f"proof verified: user {proof['user_id']} {proof['currency']} {proof['units']} units"
