@@ -30,6 +30,7 @@ from eod.outbox import enqueue
 from eod.outbox.relay import relay_once
 from eod.por import build_proof_of_reserves
 from eod.por_key import store_por_key
+from eod.seal import seal_close
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +159,14 @@ def finalise_closures(ctx: Context, ledger: StepLedger, name: str) -> dict | Non
 
 @_task(name="close")
 def complete_close(ctx: Context, ledger: StepLedger, name: str) -> dict | None:
-    """Mark D closed, announce eod.close.completed and relay the outbox to NATS."""
-    detail = ledger.run(name, lambda cur: close_summary(cur, ledger.business_date))
+    """Seal D, mark it closed, announce eod.close.completed (with the seal hash) and
+    relay the outbox to NATS."""
+
+    def work(cur) -> dict[str, Any]:
+        seal = seal_close(cur, ledger.business_date)
+        return {**close_summary(cur, ledger.business_date), "seal_hash": seal.seal_hash}
+
+    detail = ledger.run(name, work)
     relay_outbox(ctx)
     return detail
 

@@ -7,6 +7,7 @@ without EOD_ADMIN_TOKEN.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -64,6 +65,50 @@ def eod_status(database_url: str, business_date: date):
     )
 
 
+def break_message(found):
+    """A break record as the proto's Break: dates ISO, the difference a decimal string."""
+    values = found.as_json()
+    nullable = ("user_id", "currency", "difference")
+    optional = {k: values[k] for k in nullable if values[k] is not None}
+    text = {
+        k: values[k] or ""
+        for k in (
+            "acknowledged_by",
+            "acknowledged_at",
+            "resolved_by",
+            "resolved_at",
+            "resolution",
+        )
+    }
+    return pb2.Break(
+        break_id=found.break_id,
+        check_name=found.check_name,
+        first_date=values["first_date"],
+        last_date=values["last_date"],
+        status=found.status,
+        opened_at=values["opened_at"],
+        **optional,
+        **text,
+    )
+
+
+@contextlib.contextmanager
+def _break_errors(context):
+    """An unknown break is NOT_FOUND, a break or account that does not allow the
+    action FAILED_PRECONDITION, any other refusal (a missing name or reason, the
+    actor `eod`) INVALID_ARGUMENT; each with the one-line reason."""
+    from eod.breaks.actions import BreakNotFound, BreakRefused
+
+    try:
+        yield
+    except BreakNotFound as exc:
+        context.abort(grpc.StatusCode.NOT_FOUND, first_line(exc))
+    except BreakRefused as exc:
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, first_line(exc))
+    except EodError as exc:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, first_line(exc))
+
+
 class AdminService(pb2_grpc.AdminServiceServicer):
     def __init__(self, database_url: str):
         self.database_url = database_url
@@ -107,6 +152,42 @@ class AdminService(pb2_grpc.AdminServiceServicer):
             from_state=from_state,
             to_state=record.to_state,
             transition_id=record.transition_id,
+        )
+
+    def ListBreaks(self, request, context):  # noqa: N802
+        from eod.breaks.actions import list_breaks
+
+        day = self._date(request.business_date, context) if request.business_date else None
+        try:
+            with transaction(self.database_url) as conn, conn.cursor() as cur:
+                found = list_breaks(
+                    cur,
+                    status=request.status or None,
+                    business_date=day,
+                    check=request.check_name or None,
+                )
+        except EodError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, first_line(exc))
+        return pb2.ListBreaksResponse(breaks=[break_message(b) for b in found])
+
+    def AcknowledgeBreak(self, request, context):  # noqa: N802
+        from eod.breaks.actions import acknowledge
+
+        with _break_errors(context), transaction(self.database_url) as conn, conn.cursor() as cur:
+            found = acknowledge(cur, request.break_id, request.actor, request.note)
+        return break_message(found)
+
+    def ResolveBreak(self, request, context):  # noqa: N802
+        from eod.breaks.actions import resolve
+
+        with _break_errors(context), transaction(self.database_url) as conn, conn.cursor() as cur:
+            outcome = resolve(
+                cur, request.break_id, request.actor, request.reason, restore=request.restore
+            )
+        return pb2.ResolveBreakResponse(
+            resolved=break_message(outcome.resolved),
+            restored=outcome.restored is not None,
+            transition_id=outcome.restored.transition_id if outcome.restored else 0,
         )
 
     def AdjustBalance(self, request, context):  # noqa: N802

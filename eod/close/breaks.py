@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from eod.accounts.transitions import UnknownUser, current_state, transition
+from eod.breaks.records import record_breaks
 from eod.context import Context
 from eod.db import rows_as_dicts, transaction
 from eod.outbox import enqueue
@@ -81,6 +82,8 @@ def suspend_for_breaks(cur, business_date: date, rows: list[dict[str, Any]]) -> 
 def act_on_breaks(cur, ctx: Context, business_date: date) -> dict[str, Any]:
     breaks = recon_breaks(cur, business_date)
     detail: dict[str, Any] = {check: len(rows) for check, rows in breaks.items()}
+    # open, age and clear D's break records (eod.breaks.records)
+    detail.update(record_breaks(cur, business_date))
     if breaks["me_ledger"]:
         detail.update(suspend_for_breaks(cur, business_date, breaks["me_ledger"]))
     for check, rows in breaks.items():

@@ -50,6 +50,9 @@ grant select, insert, delete on all tables in schema audit to eod_runner;
 grant execute on function eod.analyze_me_balances() to eod_runner;
 -- the proof-of-reserves nonces of the captured users (R0200), never the key itself
 grant select on eod.por_user_nonces to eod_runner;
+-- break records (opened, aged, cleared by the reconcile step) and the close's seals
+grant select, insert, update on eod.recon_breaks to eod_runner;
+grant select, insert on eod.recon_break_actions, eod.close_seals to eod_runner;
 
 -- the AdminService
 grant usage on schema exchange, eod to eod_admin;
@@ -60,3 +63,7 @@ grant select on eod.eod_runs to eod_admin;
 grant select, insert on eod.outbox to eod_admin;
 grant execute on function exchange.transition_account(bigint, exchange.account_status, text, text)
     to eod_admin;
+-- operators acknowledge and resolve breaks (a restore reads the user's closure requests)
+grant select, update on eod.recon_breaks to eod_admin;
+grant select, insert on eod.recon_break_actions to eod_admin;
+grant select on exchange.closure_requests to eod_admin;
