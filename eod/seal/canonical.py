@@ -233,9 +233,9 @@ def _line_query(cur, section: Section, business_date: date) -> sql.Composable:
     )
     types = {oid: (category, name) for oid, category, name in cur.fetchall()}
     fields = [_field(c, *types[oid]) for c, oid in zip(columns, oids, strict=True)]
-    return sql.SQL('select {} from {} order by 1 collate "C"').format(
-        sql.SQL(" || '|' || ").join(fields), source
-    )
+    return sql.SQL(
+        'select line from (select {} as line from {}) as lines order by line collate "C"'
+    ).format(sql.SQL(" || '|' || ").join(fields), source)
 
 
 def digest(cur, sections: tuple[Section, ...], business_date: date) -> str:

@@ -101,13 +101,6 @@ def _differences(expected: Digests, found: Digests) -> list[str]:
 
 def seal_close(cur, business_date: date) -> Seal:
     """Seal D in the caller's transaction (the close's last step); returns the seal."""
-    cur.execute(
-        "select max(business_date) from eod.close_seals where business_date > %s",
-        (business_date,),
-    )
-    later = cur.fetchone()[0]
-    if later is not None:
-        raise SealConflict(f"cannot seal {business_date}: the later date {later} is sealed")
     digests = compute_digests(cur, business_date)
     prev = previous_seal(cur, business_date)
     prev_hash = prev.seal_hash if prev else ZERO_HASH
@@ -122,6 +115,13 @@ def seal_close(cur, business_date: date) -> Seal:
                 f"{'; '.join(problems)} (see `eod seal verify`)"
             )
         return existing
+    cur.execute(
+        "select max(business_date) from eod.close_seals where business_date > %s",
+        (business_date,),
+    )
+    later = cur.fetchone()[0]
+    if later is not None:
+        raise SealConflict(f"cannot seal {business_date}: the later date {later} is sealed")
     hashed = seal_hash(
         business_date, prev_hash, digests.por_digest, digests.marts_digest, digests.ledger_digest
     )

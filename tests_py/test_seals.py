@@ -1,0 +1,278 @@
+"""Sealed closes: every digest recomputed here from the raw rows by the README's rules
+(a second implementation, in Python only), the chain verified after seals and
+re-seals, and `eod seal verify` finding each kind of tampering and naming its date."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import psycopg2
+import pytest
+
+from eod.seal import SealConflict, seal_close, verify
+from eod.seal.canonical import LEDGER_COLUMNS, MARTS, POR
+from tests_py.breaks_fixtures import D1, D2, D3, cursor, fetch
+from tests_py.conftest import run_eod
+
+ZEROS = "0" * 64
+
+
+# --- the README's canonical text, written again from its description -------------------
+
+
+def field(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | Decimal):
+        number = Decimal(value)
+        return "0" if number == 0 else format(number.normalize(), "f")
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value)
+    for raw, written in (("\\", "\\\\"), ("|", "\\|"), ("\n", "\\n"), ("\r", "\\r")):
+        text = text.replace(raw, written)
+    return text
+
+
+def section_text(url, name, columns, where, day) -> str:
+    try:
+        rows = fetch(url, f"select {', '.join(columns)} from {name} where {where}", (day,))
+    except psycopg2.errors.UndefinedTable:
+        return ""
+    if not rows:
+        return ""
+    lines = sorted("|".join(field(v) for v in row) for row in rows)
+    return "".join(f"{line}\n" for line in ["|".join((f"# {name}", *columns)), *lines])
+
+
+def expected_digest(url, sections, day) -> str:
+    text = "".join(
+        section_text(url, s.name, s.columns, "business_date = %s", day) for s in sections
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def expected_seal(url, day, prev) -> tuple[str, str, str, str]:
+    por = expected_digest(url, POR, day)
+    marts = expected_digest(url, MARTS, day)
+    ledger = hashlib.sha256(
+        section_text(
+            url, "exchange.ledger_entries", LEDGER_COLUMNS, "business_date = %s", day
+        ).encode()
+    ).hexdigest()
+    text = f"seal|{day.isoformat()}|{prev}|{por}|{marts}|{ledger}"
+    return hashlib.sha256(text.encode()).hexdigest(), por, marts, ledger
+
+
+# --- a small sealed world ------------------------------------------------------------
+
+
+def _journal(cur, day, user_id, currency, amount, reason):
+    journal = str(uuid.uuid4())
+    cur.execute(
+        """insert into exchange.ledger_entries (journal_id, user_id, account, currency, amount,
+               reference_type, reference_id, reason, business_date, effective_at, created_by)
+           values (%s, %s, 'user', %s, %s, 'admin_adjustment', %s, %s, %s, %s, 'alice'),
+                  (%s, null, 'house:adjustments', %s, -%s, 'admin_adjustment', %s, %s, %s, %s,
+                   'alice')""",
+        (
+            journal,
+            user_id,
+            currency,
+            amount,
+            journal,
+            reason,
+            day,
+            datetime(day.year, day.month, day.day, 12, 30, 1, 5, tzinfo=UTC),
+            journal,
+            currency,
+            amount,
+            journal,
+            reason,
+            day,
+            datetime(day.year, day.month, day.day, 12, 30, 1, 5, tzinfo=UTC),
+        ),
+    )
+
+
+def _day(url, day, fee: str):
+    with cursor(url) as cur:
+        cur.execute(
+            """insert into marts.fct_daily_fees values
+                   (%s, 7, 'BTC', 0.000100000000000000, %s, 0.000100000000000000 + %s, 3, 6.000),
+                   (%s, 8, 'ETH', 0, 0, 0, 0, 0)""",
+            (day, Decimal(fee), Decimal(fee), day),
+        )
+        cur.execute(
+            """insert into marts.recon_summary values
+                   (%s, 'me_ledger', 2, 0, 'ok'), (%s, 'custody', 2, 1, 'break')""",
+            (day, day),
+        )
+        cur.execute(
+            """insert into marts.proof_of_reserves values
+                   (%s, 'BTC', %s, 150000000, 2, 1.5, 1.000000)""",
+            (day, hashlib.sha256(str(day).encode()).hexdigest()),
+        )
+        _journal(cur, day, 7, "BTC", Decimal("0.25"), "goodwill | pipe\nand a line\\")
+        cur.execute(
+            """insert into eod.eod_runs (business_date, step_name, status, attempts)
+               values (%s, 'close', 'succeeded', 1)""",
+            (day,),
+        )
+
+
+@pytest.fixture
+def sealed(db_url):
+    with cursor(db_url) as cur:
+        cur.execute("insert into exchange.currencies values ('BTC', 8, 0), ('ETH', 18, 0)")
+        cur.execute("insert into exchange.users (user_id, status) values (7, 'active')")
+        cur.execute(
+            """create table marts.fct_daily_fees (business_date date, user_id bigint,
+                   currency text, maker_fees numeric(38, 18), taker_fees numeric(38, 18),
+                   total_fees numeric(38, 18), trade_count bigint, total_fees_usdt numeric);
+               create table marts.recon_summary (business_date date, check_name text,
+                   items_checked bigint, breaks bigint, status text)"""
+        )
+    for day, fee in ((D1, "0.5"), (D2, "1.25"), (D3, "100")):
+        _day(db_url, day, fee)
+        with cursor(db_url) as cur:
+            seal_close(cur, day)
+    return db_url
+
+
+def _seals(url):
+    return fetch(
+        url,
+        "select business_date, seal_hash, prev_seal_hash, por_digest, marts_digest,"
+        " ledger_digest, sealed_at from eod.close_seals order by 1",
+    )
+
+
+@contextlib.contextmanager
+def tamper(url):
+    """A cursor that bypasses the append-only triggers, as a superuser could."""
+    with cursor(url) as cur:
+        cur.execute("set session_replication_role = replica")
+        yield cur
+
+
+def test_seals_are_chained_and_match_a_second_implementation(sealed):
+    seals = _seals(sealed)
+    assert [s[0] for s in seals] == [D1, D2, D3]
+    prev = ZEROS
+    for day, seal_hash, prev_hash, por, marts, ledger, _ in seals:
+        assert prev_hash == prev
+        assert (seal_hash, por, marts, ledger) == expected_seal(sealed, day, prev)
+        prev = seal_hash
+    report = verify(sealed)
+    assert report.ok and report.checked == [D1, D2, D3] and report.head.seal_hash == prev
+
+
+def test_a_reseal_that_changes_nothing_leaves_the_seal_as_it_is(sealed):
+    before = _seals(sealed)
+    with cursor(sealed) as cur:
+        again = seal_close(cur, D2)
+    assert _seals(sealed) == before and again.sealed_at == before[1][6]
+    with cursor(sealed) as cur, pytest.raises(SealConflict, match="later date 2026-11-03"):
+        seal_close(cur, date(2026, 10, 31))
+    # a sealed date whose figures changed is never sealed again
+    with cursor(sealed) as cur:
+        cur.execute("update marts.recon_summary set breaks = 5 where business_date = %s", (D2,))
+    with cursor(sealed) as cur, pytest.raises(SealConflict, match="marts digest differs"):
+        seal_close(cur, D2)
+    assert _seals(sealed) == before
+
+
+@pytest.mark.parametrize(
+    ("tampering", "bad", "says"),
+    [
+        (
+            "update marts.fct_daily_fees set taker_fees = taker_fees + 0.00000001"
+            " where business_date = '2026-11-02' and user_id = 7",
+            D2,
+            "marts digest differs",
+        ),
+        (
+            "delete from marts.recon_summary where business_date = '2026-11-03'"
+            " and check_name = 'custody'",
+            D3,
+            "marts digest differs",
+        ),
+        (
+            "update marts.proof_of_reserves set reserve_ratio = 1.01"
+            " where business_date = '2026-11-02'",
+            D2,
+            "proof-of-reserves digest differs",
+        ),
+        (
+            "update exchange.ledger_entries set reason = 'goodwill'"
+            " where business_date = '2026-11-02' and account = 'user'",
+            D2,
+            "ledger digest differs",
+        ),
+        (
+            "delete from exchange.ledger_entries where business_date = '2026-11-01'",
+            D1,
+            "ledger digest differs",
+        ),
+        (
+            f"update eod.close_seals set marts_digest = '{'a' * 64}'"
+            " where business_date = '2026-11-02'",
+            D2,
+            "seal row was changed",
+        ),
+        ("delete from eod.close_seals where business_date = '2026-11-02'", D2, "no seal"),
+        (
+            "delete from eod.close_seals where business_date = '2026-11-02';"
+            " delete from eod.eod_runs where business_date = '2026-11-02'",
+            D3,
+            "does not link to the seal of 2026-11-01",
+        ),
+    ],
+)
+def test_verify_names_the_first_date_that_no_longer_matches(sealed, eod_env, tampering, bad, says):
+    with tamper(sealed) as cur:
+        cur.execute(tampering)
+    report = verify(sealed)
+    assert report.first_bad == bad
+    assert any(says in p for p in report.problems), report.problems
+    proc = run_eod(["seal", "verify"], eod_env, check=False)
+    assert proc.returncode == 1
+    assert proc.stdout.startswith(f"seal of {bad} does not match: ")
+    assert says in proc.stdout
+    # a range that ends before the tampered date still verifies
+    if bad > D1:
+        assert verify(sealed, D1, date.fromordinal(bad.toordinal() - 1)).ok
+
+
+def test_a_rewritten_link_is_found_even_when_its_hash_is_recomputed(sealed):
+    (d2,) = [s for s in _seals(sealed) if s[0] == D2]
+    forged = expected_seal(sealed, D2, "f" * 64)[0]
+    with tamper(sealed) as cur:
+        cur.execute(
+            "update eod.close_seals set prev_seal_hash = %s, seal_hash = %s"
+            " where business_date = %s",
+            ("f" * 64, forged, D2),
+        )
+    report = verify(sealed)
+    assert report.first_bad == D2
+    assert report.problems == ["prev_seal_hash does not link to the seal of 2026-11-01"]
+    assert d2[1] != forged
+
+
+def test_verify_reads_a_range_and_refuses_a_backwards_one(sealed, eod_env):
+    out = run_eod(["seal", "verify", "--start", "2026-11-02", "--end", "2026-11-03"], eod_env)
+    assert out.stdout.startswith("2 sealed dates verified, 2026-11-02 .. 2026-11-03; chain head ")
+    refused = run_eod(
+        ["seal", "verify", "--start", "2026-11-03", "--end", "2026-11-01"], eod_env, check=False
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == "eod seal: --end 2026-11-01 is before --start 2026-11-03"
