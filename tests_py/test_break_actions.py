@@ -257,3 +257,35 @@ def test_the_cli_lists_acknowledges_and_resolves(db_url, eod_env):
     assert record["break_id"] == b and record["difference"] == "0.5"
     assert (record["resolved_by"], record["resolution"]) == ("alice", "replayed")
     assert record["first_date"] == "2026-11-01"
+
+
+def test_the_services_roles_may_do_what_they_need_and_no_more(db_url):
+    """The close's role records breaks and seals; the AdminService's acts on breaks
+    (a restore included) but cannot seal or rewrite the audit."""
+    import psycopg2
+
+    from eod.seal import seal_close
+
+    platform(db_url, {7: "active"})
+    recon(db_url, D1, me_ledger={(7, "BTC"): "0.5"})
+    with cursor(db_url) as cur:
+        cur.execute("grant select on all tables in schema marts to eod_runner")
+        cur.execute("set role eod_runner")
+        record_breaks(cur, D1)
+        transition(cur, 7, "suspended", "eod", "EOD 2026-11-01 ledger break: BTC")
+        seal_close(cur, D1)
+    (b,) = fetch(db_url, "select break_id from eod.recon_breaks")
+    with cursor(db_url) as cur:
+        cur.execute("set role eod_admin")
+        acknowledge(cur, b[0], "alice", "seen")
+        resolve(cur, b[0], "alice", "fixed", restore=True)
+    assert _state(db_url, 7) == "active"
+    for statement in (
+        "insert into eod.close_seals (business_date, seal_hash, prev_seal_hash, por_digest,"
+        " marts_digest, ledger_digest) select business_date + 1, seal_hash, prev_seal_hash,"
+        " por_digest, marts_digest, ledger_digest from eod.close_seals",
+        "delete from eod.recon_break_actions",
+    ):
+        with cursor(db_url) as cur, pytest.raises(psycopg2.Error):
+            cur.execute("set role eod_admin")
+            cur.execute(statement)

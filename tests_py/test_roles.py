@@ -38,7 +38,8 @@ def _journal(cur, reference_id):
     ("role", "statement"),
     [
         ("eod_runner", "update exchange.ledger_entries set amount = 0"),
-        ("eod_runner", "update exchange.users set status = 'banned'"),
+        ("eod_runner", "update exchange.users set created_at = now()"),
+        ("eod_admin", "update exchange.users set user_id = 2"),
         ("eod_runner", "select inner_pad from eod.por_key"),
         ("eod_runner", "delete from exchange.trades"),
         ("eod_admin", "select * from marts.recon_summary"),
@@ -53,6 +54,21 @@ def test_refused(db_url, role, statement):
         with conn.cursor() as cur, pytest.raises(psycopg2.Error) as refused:
             cur.execute(statement)
         assert refused.value.pgcode in ("42501", "42P01")  # insufficient privilege / hidden
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("role", ["eod_runner", "eod_admin"])
+def test_a_direct_status_change_is_the_state_machines_to_refuse(db_url, role):
+    """The services may lock an account's row to check a transition (UPDATE on status);
+    a change that does not come through the machine, with an actor and a reason, is
+    refused by its trigger."""
+    conn = _as(db_url, role)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select status from exchange.users where user_id = 1 for update")
+            with pytest.raises(psycopg2.errors.CheckViolation, match="needs an actor"):
+                cur.execute("update exchange.users set status = 'banned'")
     finally:
         conn.close()
 

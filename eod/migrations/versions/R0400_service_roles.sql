@@ -63,6 +63,10 @@ grant select on eod.eod_runs to eod_admin;
 grant select, insert on eod.outbox to eod_admin;
 grant execute on function exchange.transition_account(bigint, exchange.account_status, text, text)
     to eod_admin;
+-- A transition is checked against the account's state under a row lock (SELECT ... FOR
+-- UPDATE), which needs UPDATE on a column: like eod_app's, the status trigger still
+-- refuses any change that is not an allowed transition naming an actor and a reason.
+grant update (status) on exchange.users to eod_runner, eod_admin;
 -- operators acknowledge and resolve breaks (a restore reads the user's closure requests)
 grant select, update on eod.recon_breaks to eod_admin;
 grant select, insert on eod.recon_break_actions to eod_admin;

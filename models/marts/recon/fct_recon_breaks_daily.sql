@@ -22,10 +22,10 @@ reconciled as (
 
 checks as (
     select
-        summary.business_date,
-        summary.check_name
-    from {{ ref('recon_summary') }} as summary
-    inner join reconciled on summary.business_date = reconciled.business_date
+        recon_summary.business_date,
+        recon_summary.check_name
+    from {{ ref('recon_summary') }} as recon_summary
+    inner join reconciled on recon_summary.business_date = reconciled.business_date
 ),
 
 breaks as (
@@ -45,8 +45,8 @@ relevant as (
     inner join breaks
         on
             checks.check_name = breaks.check_name
-            and breaks.first_date <= checks.business_date
-            and breaks.last_date >= checks.business_date - 1
+            and checks.business_date >= breaks.first_date
+            and checks.business_date - 1 <= breaks.last_date
 ),
 
 counted as (
