@@ -3,7 +3,10 @@
 Generates a small exchange in its own database (`eod_demo`, recreated each run),
 starts the simulated matching engine, custody, chain and pager on loopback, closes
 every generated day through the Prefect flow with a ledger fault injected on the
-last day, and prints what finance and on-call would look at.
+last day, and prints what finance and on-call would look at. Then an operator
+resolves the faulty day's breaks with `eod breaks resolve --restore` (the users'
+accounts active again), `eod seal verify` checks the chain of sealed closes, and
+fails on a copy of the database whose marts were edited afterwards.
 """
 
 from __future__ import annotations
@@ -12,16 +15,19 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import time
 from dataclasses import dataclass
 from datetime import date
 
 from eod.close.status import close_status
 from eod.context import Context
-from eod.db import fetch_all, session, with_database
+from eod.db import fetch_all, session, transaction, with_database
 from eod.migrations import migrate
 
 DEMO_DATABASE = "eod_demo"
+TAMPERED_DATABASE = "eod_demo_tampered"
+OPERATOR = "ops:alice"
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,12 @@ def run_demo(opts: DemoOptions = DemoOptions()) -> int:
         code = 2
     elif opts.break_ledger and not broken:
         print("\nthe injected ledger fault was not detected")
+        code = 1
+    elif opts.break_ledger and not resolve_faulty_day(url, dates[-1]):
+        print("\nthe faulty day's accounts were not restored")
+        code = 1
+    elif not seal_chain_holds(ctx.database_url, url, dates[-2] if len(dates) > 1 else dates[0]):
+        print("\nthe seal chain did not verify, or missed the tampering")
         code = 1
     print(f"\ndemo finished in {time.perf_counter() - t0:.1f}s")
     return code
@@ -240,3 +252,106 @@ def _verify_one_proof(url: str, day: date, secret: str) -> None:
         f"user {found[0][0]} BTC proof: {len(proof['path'])} steps, verified against root "
         f"{root.hash[:16]}.. sum {root.sum}"
     )
+
+
+def _eod(*args: str) -> int:
+    """Run an `eod` command in-process, as an operator would type it."""
+    from eod.cli import main
+
+    print(f"$ eod {shlex.join(args)}")
+    return main(list(args))
+
+
+def resolve_faulty_day(url: str, day: date) -> bool:
+    """An operator resolves the day's engine/ledger breaks and restores the accounts;
+    True when every frozen user is active again."""
+    from eod.breaks.records import USER_CHECK
+
+    _section(f"breaks of {day}: an operator resolves them")
+    _eod("breaks", "list", "--date", day.isoformat())
+    found = _rows(
+        url,
+        """select break_id, user_id from eod.recon_breaks
+           where check_name = %s and last_date = %s and status <> 'resolved'
+           order by break_id""",
+        (USER_CHECK, day),
+    )
+    for break_id, _ in found:
+        _eod(
+            "breaks",
+            "ack",
+            str(break_id),
+            "--by",
+            OPERATOR,
+            "--note",
+            "engine total differs from the ledger: checking the engine's journal",
+        )
+        _eod(
+            "breaks",
+            "resolve",
+            str(break_id),
+            "--by",
+            OPERATOR,
+            "--reason",
+            "the demo's injected engine drift; the ledger is right",
+            "--restore",
+        )
+    users = [user_id for _, user_id in found]
+    states = _rows(
+        url,
+        "select user_id, status::text from exchange.users where user_id = any(%s) order by 1",
+        (users,),
+    )
+    for user_id, state in states:
+        print(f"  user {user_id}: {state}")
+    print("finance's view (marts.fct_recon_breaks_daily):")
+    for row in _rows(
+        url,
+        """select business_date, check_name, open_breaks, new_breaks, resolved_breaks,
+                  oldest_open_days
+           from marts.fct_recon_breaks_daily where open_breaks + resolved_breaks > 0
+           order by 1, 2""",
+    ):
+        when, check, opened, new, resolved, oldest = row
+        print(
+            f"  {when}  {check:<10} open {opened}  new {new}  resolved {resolved}"
+            f"  oldest open {oldest if oldest is not None else '-'} days"
+        )
+    return bool(found) and all(state == "active" for _, state in states)
+
+
+def seal_chain_holds(server_url: str, url: str, day: date) -> bool:
+    """`eod seal verify` passes on the demo's database and fails on a copy of it in
+    which a mart row of `day` was edited after the close."""
+    _section("sealed closes")
+    passed = _eod("seal", "verify") == 0
+    tampered = with_database(server_url, TAMPERED_DATABASE)
+    with session(server_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f'drop database if exists "{TAMPERED_DATABASE}" with (force)')
+        # a template must have no other session: end the ones this process left open
+        # (dbt's adapter keeps its connections for the next build)
+        cur.execute(
+            """select pg_terminate_backend(pid) from pg_stat_activity
+               where datname = %s and pid <> pg_backend_pid()""",
+            (DEMO_DATABASE,),
+        )
+        cur.execute(f'create database "{TAMPERED_DATABASE}" template "{DEMO_DATABASE}"')
+    try:
+        with transaction(tampered) as conn, conn.cursor() as cur:
+            cur.execute(
+                """update marts.fct_daily_fees set total_fees_usdt = total_fees_usdt + 1
+                   where (business_date, user_id, currency) = (
+                       select business_date, user_id, currency from marts.fct_daily_fees
+                       where business_date = %s order by user_id, currency limit 1)
+                   returning business_date, user_id""",
+                (day,),
+            )
+            day, user_id = cur.fetchone()
+        print(f"\na copy ({TAMPERED_DATABASE}) with one fee row of {day} (user {user_id}) edited:")
+        os.environ["EOD_DATABASE_URL"] = tampered
+        caught = _eod("seal", "verify") != 0
+    finally:
+        os.environ["EOD_DATABASE_URL"] = url
+        with session(server_url, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute(f'drop database if exists "{TAMPERED_DATABASE}" with (force)')
+    return passed and caught
