@@ -14,7 +14,7 @@ import psycopg2
 import pytest
 
 from eod.seal import SealConflict, seal_close, verify
-from eod.seal.canonical import LEDGER_COLUMNS, MARTS, POR
+from eod.seal.canonical import LEDGER, MARTS, POR
 from tests_py.breaks_fixtures import D1, D2, D3, cursor, fetch
 from tests_py.conftest import run_eod
 
@@ -28,46 +28,51 @@ def field(value) -> str:
     if value is None:
         return "\\N"
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return "t" if value else "f"
     if isinstance(value, int | Decimal):
         number = Decimal(value)
         return "0" if number == 0 else format(number.normalize(), "f")
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        utc = value.astimezone(UTC)
+        fraction = f".{utc.microsecond:06d}".rstrip("0") if utc.microsecond else ""
+        return f"{utc:%Y-%m-%d %H:%M:%S}{fraction}+00"
     if isinstance(value, date):
         return value.isoformat()
-    text = str(value)
-    for raw, written in (("\\", "\\\\"), ("|", "\\|"), ("\n", "\\n"), ("\r", "\\r")):
-        text = text.replace(raw, written)
+    text = str(value).replace("\\", "\\\\")
+    for raw, written in zip("\b\t\n\v\f\r", "btnvfr", strict=True):
+        text = text.replace(raw, "\\" + written)
     return text
 
 
-def section_text(url, name, columns, where, day) -> str:
+def _order(value):
+    """Text (uuids too) by its UTF-8 bytes; numbers and dates by value."""
+    return value.encode() if isinstance(value, str) else value
+
+
+def section_text(url, section, where, day) -> str:
+    names = ", ".join(section.columns)
     try:
-        rows = fetch(url, f"select {', '.join(columns)} from {name} where {where}", (day,))
+        rows = fetch(url, f"select {names} from {section.name} where {where}", (day,))
     except psycopg2.errors.UndefinedTable:
         return ""
     if not rows:
         return ""
-    lines = sorted("|".join(field(v) for v in row) for row in rows)
-    return "".join(f"{line}\n" for line in ["|".join((f"# {name}", *columns)), *lines])
+    at = [section.columns.index(k) for k in section.key]
+    rows.sort(key=lambda row: tuple(_order(row[i]) for i in at))
+    lines = ["\t".join((f"# {section.name}", *section.columns))]
+    lines += ["\t".join(field(v) for v in row) for row in rows]
+    return "".join(f"{line}\n" for line in lines)
 
 
 def expected_digest(url, sections, day) -> str:
-    text = "".join(
-        section_text(url, s.name, s.columns, "business_date = %s", day) for s in sections
-    )
+    text = "".join(section_text(url, s, "business_date = %s", day) for s in sections)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def expected_seal(url, day, prev) -> tuple[str, str, str, str]:
     por = expected_digest(url, POR, day)
     marts = expected_digest(url, MARTS, day)
-    ledger = hashlib.sha256(
-        section_text(
-            url, "exchange.ledger_entries", LEDGER_COLUMNS, "business_date = %s", day
-        ).encode()
-    ).hexdigest()
+    ledger = expected_digest(url, LEDGER, day)
     text = f"seal|{day.isoformat()}|{prev}|{por}|{marts}|{ledger}"
     return hashlib.sha256(text.encode()).hexdigest(), por, marts, ledger
 
@@ -121,7 +126,7 @@ def _day(url, day, fee: str):
                    (%s, 'BTC', %s, 150000000, 2, 1.5, 1.000000)""",
             (day, hashlib.sha256(str(day).encode()).hexdigest()),
         )
-        _journal(cur, day, 7, "BTC", Decimal("0.25"), "goodwill | pipe\nand a line\\")
+        _journal(cur, day, 7, "BTC", Decimal("0.25"), "goodwill | pipe\tand a tab\nand a line\\")
         cur.execute(
             """insert into eod.eod_runs (business_date, step_name, status, attempts)
                values (%s, 'close', 'succeeded', 1)""",
@@ -278,22 +283,29 @@ def test_verify_reads_a_range_and_refuses_a_backwards_one(sealed, eod_env):
     assert refused.stderr.strip() == "eod seal: --end 2026-11-01 is before --start 2026-11-03"
 
 
-def test_every_mart_is_sealed_with_its_documented_columns():
+def test_every_mart_is_sealed_with_its_documented_columns_in_its_key_order():
     """A new mart, or a mart's new column, is sealed only when added to the sealed list
-    (eod.seal.canonical): this test fails until it is, so the choice is made on purpose."""
+    (eod.seal.canonical): this test fails until it is, so the choice is made on purpose.
+    Each section is ordered by its model's tested unique key."""
     import yaml
 
     from tests_py.conftest import PROJECT_DIR
+
+    def described(spec):
+        keys = [
+            test["unique_combination"]["arguments"]["columns"]
+            for test in spec.get("data_tests", [])
+            if isinstance(test, dict) and "unique_combination" in test
+        ]
+        return tuple(c["name"] for c in spec["columns"]), tuple(keys[0]) if keys else None
 
     documented, published = {}, {}
     for path in (PROJECT_DIR / "models" / "marts").rglob("_*.yml"):
         spec = yaml.safe_load(path.read_text())
         for model in spec.get("models", []):
-            documented[f"marts.{model['name']}"] = tuple(c["name"] for c in model["columns"])
+            documented[f"marts.{model['name']}"] = described(model)
         for source in spec.get("sources", []):
             for table in source["tables"]:
-                published[f"{source['schema']}.{table['name']}"] = tuple(
-                    c["name"] for c in table["columns"]
-                )
-    assert {s.name: s.columns for s in MARTS} == documented
-    assert {s.name: s.columns for s in POR} == published
+                published[f"{source['schema']}.{table['name']}"] = described(table)
+    assert {s.name: (s.columns, s.key) for s in MARTS} == documented
+    assert {s.name: (s.columns, s.key) for s in POR} == published
