@@ -23,19 +23,5 @@ def _verify(args) -> int:
     start = parse_date(args.start, "--start") if args.start else None
     end = parse_date(args.end, "--end") if args.end else None
     report = verify(Context().database_url, start, end)
-    if not report.ok:
-        good = len(report.checked) - 1
-        print(
-            f"seal of {report.first_bad} does not match: {'; '.join(report.problems)}"
-            f" ({good} date{'s' if good != 1 else ''} before it verified)"
-        )
-        return 1
-    if not report.checked:
-        print("no sealed close in range")
-        return 0
-    first, last = report.checked[0], report.checked[-1]
-    print(
-        f"{len(report.checked)} sealed dates verified, {first} .. {last}; "
-        f"chain head {report.head.seal_hash}"
-    )
-    return 0
+    print(report.summary())
+    return 0 if report.ok else 1

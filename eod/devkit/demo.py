@@ -22,7 +22,7 @@ from datetime import date
 
 from eod.close.status import close_status
 from eod.context import Context
-from eod.db import fetch_all, session, transaction, with_database
+from eod.db import fetch_all, redact, session, transaction, with_database
 from eod.migrations import migrate
 
 DEMO_DATABASE = "eod_demo"
@@ -254,53 +254,43 @@ def _verify_one_proof(url: str, day: date, secret: str) -> None:
     )
 
 
-def _eod(*args: str) -> int:
-    """Run an `eod` command in-process, as an operator would type it."""
-    from eod.cli import main
-
+def _command(*args: str) -> None:
+    """Show the `eod` command whose work the next lines do (and print as it would)."""
     print(f"$ eod {shlex.join(args)}")
-    return main(list(args))
 
 
 def resolve_faulty_day(url: str, day: date) -> bool:
     """An operator resolves the day's engine/ledger breaks and restores the accounts;
     True when every frozen user is active again."""
+    from eod.breaks.actions import acknowledge, list_breaks, resolve
     from eod.breaks.records import USER_CHECK
+    from eod.breaks.table import format_table
 
     _section(f"breaks of {day}: an operator resolves them")
-    _eod("breaks", "list", "--date", day.isoformat())
-    found = _rows(
-        url,
-        """select break_id, user_id from eod.recon_breaks
-           where check_name = %s and last_date = %s and status <> 'resolved'
-           order by break_id""",
-        (USER_CHECK, day),
-    )
-    for break_id, _ in found:
-        _eod(
-            "breaks",
-            "ack",
-            str(break_id),
-            "--by",
-            OPERATOR,
-            "--note",
-            "engine total differs from the ledger: checking the engine's journal",
+    _command("breaks", "list", "--date", day.isoformat())
+    with transaction(url) as conn, conn.cursor() as cur:
+        found = list_breaks(cur, business_date=day)
+    print("\n".join(format_table(found)))
+    note = "engine total differs from the ledger: checking the engine's journal"
+    reason = "the demo's injected engine drift; the ledger is right"
+    restored = []
+    for b in (b for b in found if b.check_name == USER_CHECK and b.status != "resolved"):
+        _command("breaks", "ack", str(b.break_id), "--by", OPERATOR, "--note", note)
+        _command(
+            "breaks", "resolve", str(b.break_id), "--by", OPERATOR, "--reason", reason, "--restore"
         )
-        _eod(
-            "breaks",
-            "resolve",
-            str(break_id),
-            "--by",
-            OPERATOR,
-            "--reason",
-            "the demo's injected engine drift; the ledger is right",
-            "--restore",
+        with transaction(url) as conn, conn.cursor() as cur:
+            acknowledge(cur, b.break_id, OPERATOR, note)
+            t = resolve(cur, b.break_id, OPERATOR, reason, restore=True).restored
+        print(
+            f"break {b.break_id} resolved by {OPERATOR}; account {t.user_id}: "
+            f"{t.from_state} -> {t.to_state} (transition {t.transition_id}, actor {t.actor})"
         )
-    users = [user_id for _, user_id in found]
+        restored.append(t.user_id)
     states = _rows(
         url,
         "select user_id, status::text from exchange.users where user_id = any(%s) order by 1",
-        (users,),
+        (restored,),
     )
     for user_id, state in states:
         print(f"  user {user_id}: {state}")
@@ -317,14 +307,19 @@ def resolve_faulty_day(url: str, day: date) -> bool:
             f"  {when}  {check:<10} open {opened}  new {new}  resolved {resolved}"
             f"  oldest open {oldest if oldest is not None else '-'} days"
         )
-    return bool(found) and all(state == "active" for _, state in states)
+    return bool(restored) and all(state == "active" for _, state in states)
 
 
 def seal_chain_holds(server_url: str, url: str, day: date) -> bool:
     """`eod seal verify` passes on the demo's database and fails on a copy of it in
     which a mart row of `day` was edited after the close."""
+    from eod.seal import verify
+
     _section("sealed closes")
-    passed = _eod("seal", "verify") == 0
+    _command("seal", "verify")
+    report = verify(url)
+    print(report.summary())
+    passed = report.ok
     tampered = with_database(server_url, TAMPERED_DATABASE)
     with session(server_url, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(f'drop database if exists "{TAMPERED_DATABASE}" with (force)')
@@ -348,10 +343,11 @@ def seal_chain_holds(server_url: str, url: str, day: date) -> bool:
             )
             day, user_id = cur.fetchone()
         print(f"\na copy ({TAMPERED_DATABASE}) with one fee row of {day} (user {user_id}) edited:")
-        os.environ["EOD_DATABASE_URL"] = tampered
-        caught = _eod("seal", "verify") != 0
+        print(f"$ EOD_DATABASE_URL={redact(tampered)} eod seal verify")
+        report = verify(tampered)
+        print(report.summary())
+        caught = report.first_bad == day
     finally:
-        os.environ["EOD_DATABASE_URL"] = url
         with session(server_url, autocommit=True) as conn, conn.cursor() as cur:
             cur.execute(f'drop database if exists "{TAMPERED_DATABASE}" with (force)')
     return passed and caught

@@ -154,6 +154,22 @@ class VerifyReport:
     def ok(self) -> bool:
         return self.first_bad is None
 
+    def summary(self) -> str:
+        """What `eod seal verify` prints: the first date that does not match, or the
+        dates verified and the chain's head."""
+        if not self.ok:
+            good = len(self.checked) - 1
+            return (
+                f"seal of {self.first_bad} does not match: {'; '.join(self.problems)}"
+                f" ({good} date{'s' if good != 1 else ''} before it verified)"
+            )
+        if not self.checked:
+            return "no sealed close in range"
+        return (
+            f"{len(self.checked)} sealed dates verified, {self.checked[0]} .. "
+            f"{self.checked[-1]}; chain head {self.head.seal_hash}"
+        )
+
 
 def check_date(cur, business_date: date, closed: bool) -> tuple[Seal | None, list[str]]:
     """One date's seal against its rows and the seal before it: (seal, problems)."""
