@@ -22,7 +22,7 @@ from datetime import date
 
 from eod.close.status import close_status
 from eod.context import Context
-from eod.db import fetch_all, redact, session, transaction, with_database
+from eod.db import fetch_all, session, transaction, with_database
 from eod.migrations import migrate
 
 DEMO_DATABASE = "eod_demo"
@@ -271,8 +271,8 @@ def resolve_faulty_day(url: str, day: date) -> bool:
     with transaction(url) as conn, conn.cursor() as cur:
         found = list_breaks(cur, business_date=day)
     print("\n".join(format_table(found)))
-    note = "engine total differs from the ledger: checking the engine's journal"
-    reason = "the demo's injected engine drift; the ledger is right"
+    note = "engine total differs from the ledger: checking the engine journal"
+    reason = "engine drift injected by the demo; the ledger is right"
     restored = []
     for b in (b for b in found if b.check_name == USER_CHECK and b.status != "resolved"):
         _command("breaks", "ack", str(b.break_id), "--by", OPERATOR, "--note", note)
@@ -343,7 +343,7 @@ def seal_chain_holds(server_url: str, url: str, day: date) -> bool:
             )
             day, user_id = cur.fetchone()
         print(f"\na copy ({TAMPERED_DATABASE}) with one fee row of {day} (user {user_id}) edited:")
-        print(f"$ EOD_DATABASE_URL={redact(tampered)} eod seal verify")
+        print("$ EOD_DATABASE_URL=<the copy> eod seal verify")
         report = verify(tampered)
         print(report.summary())
         caught = report.first_bad == day
