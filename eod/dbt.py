@@ -111,12 +111,54 @@ def with_first_business_date(args: list[str], database_url: str) -> list[str]:
     return args
 
 
+CITUS_VAR = "citus"
+
+
+def warehouse_is_citus(database_url: str) -> bool:
+    """Whether the warehouse is a Citus coordinator: the models then take their
+    per-shard forms (the var `citus`)."""
+    from eod.citus.layout import citus_enabled
+
+    conn = connect(database_url)
+    try:
+        with conn, conn.cursor() as cur:
+            return citus_enabled(cur)
+    finally:
+        conn.close()
+
+
+def with_citus(args: list[str], database_url: str) -> list[str]:
+    """`args` with `citus: true` added to `--vars` when the warehouse is a Citus
+    coordinator and they do not say; unchanged otherwise."""
+    import yaml
+
+    for i, arg in enumerate(args):
+        if arg == "--vars" and i + 1 < len(args):
+            at, text = i + 1, args[i + 1]
+        elif arg.startswith("--vars="):
+            at, text = i, arg.removeprefix("--vars=")
+        else:
+            continue
+        try:
+            given = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return args
+        if not isinstance(given, dict) or CITUS_VAR in given:
+            return args
+        if not warehouse_is_citus(database_url):
+            return args
+        value = json.dumps({**given, CITUS_VAR: True}, default=str)
+        return [*args[:at], value if at == i + 1 else f"--vars={value}", *args[at + 1 :]]
+    return args
+
+
 def invoke(args: list[str], database_url: str) -> bool:
     """Run dbt in this process with dbt's programmatic runner; True when it succeeded.
-    A business date given in `--vars` gets the chain's first date beside it."""
+    A business date given in `--vars` gets the chain's first date beside it, and on a
+    Citus coordinator the var `citus`."""
     from dbt.cli.main import dbtRunner
 
-    args = with_first_business_date(args, database_url)
+    args = with_citus(with_first_business_date(args, database_url), database_url)
     os.environ.update(prepare_env(database_url))
     with in_project():
         result = dbtRunner().invoke(args)

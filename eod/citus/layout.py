@@ -2,7 +2,8 @@
 
 Applied by the repeatable migration R0900_citus_layout on a Citus coordinator, and
 only there: on a plain Postgres, `eod db migrate` changes nothing. The tables dbt
-builds follow the same rules from the macro `citus_layout` (macros/citus/).
+builds are placed by one rule, `eod.citus_place` (PLACE_FUNCTION below), which the
+migration creates and dbt calls on every table it creates (macros/citus/).
 
 - Per-user tables are hash-distributed by `user_id` and co-located with
   `eod.me_balances` (the anchor of the user group): a join or a GROUP BY on user_id
@@ -10,8 +11,9 @@ builds follow the same rules from the macro `citus_layout` (macros/citus/).
 - The ledger is distributed by `journal_id`, the unit of its invariants: every leg of a
   journal, house legs (user_id null) included, lands in one shard, so the balance
   rule, the idempotency keys and the append-only trigger are checked inside a shard
-  as on one Postgres. The close's journal models share its group (posting a journal
-  is a shard-to-shard INSERT ... SELECT).
+  as on one Postgres. The close's journal models share its group (a posting reads a
+  journal's legs shard by shard; Citus numbers them from the ledger's identity
+  sequence on the coordinator, so they pass through it on their way in).
 - Trades are distributed by `trade_id`: a trade has two users; the legs model splits
   it into one row per (trade, user) and moves each to its user's shard.
 - Small lookups the per-user queries join are reference tables, copied to every node.
@@ -83,7 +85,8 @@ WIDENED_KEYS = {
     },
 }
 
-# Coordinator tables: the account-state machine and the close's own records.
+# Coordinator tables: the account-state machine, the close's own records (everything
+# else in schema eod) and the published roots, which the close writes row by row.
 COORDINATOR_TABLES = (
     "exchange.users",
     "exchange.accounts",
@@ -91,13 +94,87 @@ COORDINATOR_TABLES = (
     "exchange.account_transition_rules",
     "exchange.account_state_transitions",
     "exchange.closure_requests",
+    "marts.proof_of_reserves",
 )
+
+# The schemas of dbt's tables: placed by eod.citus_place as dbt creates them, and by the
+# migration when they exist already (a single-Postgres deployment turned coordinator).
+DBT_SCHEMAS = ("intermediate", "marts", "snapshots", "reference")
+
+# Where a table dbt builds goes, by its columns:
+# - a `journal_id` column: legs of journals, some with no user (house legs), so
+#   distributed by journal_id with the ledger (posting them is shard to shard);
+# - else a `user_id` column: distributed by user_id with the per-user group, so joins
+#   and GROUP BYs on user_id stay inside a shard;
+# - else (a few rows per date, or a lookup): a reference table, on every node.
+# Rows already in the table (a table placed by the migration) are moved into its
+# shards, and the coordinator's copy emptied. A table already placed is left alone.
+PLACE_FUNCTION = f"""
+create or replace function eod.citus_place(target regclass) returns text
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    columns text[];
+    had_rows boolean;
+    placed text;
+begin
+    if exists (select 1 from pg_dist_partition where logicalrelid = target) then
+        return 'placed already';
+    end if;
+    select array_agg(attname::text) into columns
+    from pg_attribute
+    where attrelid = target and attnum > 0 and not attisdropped;
+    execute format('select exists (select 1 from %s)', target) into had_rows;
+    if 'journal_id' = any(columns) then
+        perform create_distributed_table(target, 'journal_id', colocate_with => '{JOURNAL_ANCHOR}');
+        placed := 'distributed by journal_id';
+    elsif 'user_id' = any(columns) then
+        perform create_distributed_table(target, 'user_id', colocate_with => '{USER_ANCHOR}');
+        placed := 'distributed by user_id';
+    else
+        perform create_reference_table(target);
+        placed := 'reference';
+    end if;
+    if had_rows then
+        perform truncate_local_data_after_distributing_table(target);
+    end if;
+    return placed;
+end
+$$
+"""
 
 
 def citus_enabled(cur) -> bool:
     """Whether this database is a Citus coordinator (the extension is created in it)."""
     cur.execute("select exists (select 1 from pg_extension where extname = 'citus')")
     return bool(cur.fetchone()[0])
+
+
+def unplaced_dbt_tables(cur) -> list[str]:
+    """dbt's tables (DBT_SCHEMAS) that are not laid out yet, the coordinator's aside."""
+    cur.execute(
+        """select c.oid::regclass::text from pg_class c
+           join pg_namespace n on n.oid = c.relnamespace
+           where c.relkind in ('r', 'p') and n.nspname = any(%s)
+             and not exists (select 1 from pg_dist_partition p where p.logicalrelid = c.oid)
+             and c.oid::regclass::text <> all(%s)
+           order by 1""",
+        (list(DBT_SCHEMAS), list(COORDINATOR_TABLES)),
+    )
+    return [row[0] for row in cur.fetchall()]
+
+
+# The functions in schema eod (the marts' functions and aggregate, R0200) not yet on
+# every node: those created before `create extension citus` (a single Postgres turned
+# coordinator). Citus creates the ones created afterwards on every node by itself.
+LOCAL_FUNCTIONS = """
+    select p.oid::regprocedure::text from pg_proc p
+    where p.pronamespace = 'eod'::regnamespace
+      and not exists (select 1 from pg_dist_object o
+                      where o.classid = 'pg_proc'::regclass and o.objid = p.oid)
+    order by p.prokind desc, 1
+"""
 
 
 def one_connection_per_node(cur) -> None:

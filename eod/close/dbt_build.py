@@ -27,7 +27,15 @@ from pathlib import Path
 
 from eod.config import PROJECT_DIR
 from eod.db import application_name
-from eod.dbt import FIRST_DATE_VAR, chain_first_date, in_project, parse_in_background, parsed_runner
+from eod.dbt import (
+    CITUS_VAR,
+    FIRST_DATE_VAR,
+    chain_first_date,
+    in_project,
+    parse_in_background,
+    parsed_runner,
+    warehouse_is_citus,
+)
 from eod.errors import EodError, first_line
 
 log = logging.getLogger(__name__)
@@ -103,6 +111,7 @@ def build_args(
     first_business_date: date,
     target_path: str | None = None,
     part: tuple[str, ...] = WHOLE_PROJECT,
+    citus: bool = False,
 ) -> list[str]:
     """The arguments of D's build. `first_business_date` is the first date of the close
     chain (eod.dbt.chain_first_date): D is built as the chain's first close when it is
@@ -121,6 +130,8 @@ def build_args(
             {
                 "business_date": business_date.isoformat(),
                 FIRST_DATE_VAR: first_business_date.isoformat(),
+                # on a Citus coordinator, the models' per-shard forms
+                **({CITUS_VAR: True} if citus else {}),
             }
         ),
     ]
@@ -172,7 +183,9 @@ def run_build(
     os.environ["PGAPPNAME"] = application_name()
     target = target_path()
     runner = parsed_runner(database_url, target, callbacks=[_node_logger(_logger())])
-    args = build_args(business_date, first_business_date, target, part)
+    args = build_args(
+        business_date, first_business_date, target, part, warehouse_is_citus(database_url)
+    )
     with in_project():
         result = runner.invoke(args)
     outcome = _outcome(result)

@@ -5,7 +5,8 @@ transaction, and recorded in `eod.schema_migrations` with its checksum. A file
 is SQL (`NNNN_name.sql`) or Python (`NNNN_name.py` with `apply(cursor)`), the
 latter for schema derived from lookup data such as the account-state seeds.
 Files whose name starts with `R` are repeatable: re-applied whenever their
-checksum (for Python ones, `checksum()`) changes, after the versioned ones.
+checksum (for Python ones, `checksum()`) changes, after the versioned ones, or
+when a Python one's `pending(cursor)` says it has work.
 A session advisory lock keeps two migrators from interleaving.
 
 A version recorded as applied whose file is gone (a retired migration: 0010 and 0011
@@ -61,6 +62,18 @@ class Migration:
                 digest.update(module.checksum().encode())
         return digest.hexdigest()
 
+    def has_work(self, conn) -> bool:
+        """Whether an unchanged repeatable Python migration still has work, by its
+        `pending(cursor)` when it has one (R0900_citus_layout: a database that became a
+        Citus coordinator after the layout was first applied, as a no-op)."""
+        if not self.repeatable or self.path.suffix != ".py":
+            return False
+        pending = getattr(self._module(), "pending", None)
+        if pending is None:
+            return False
+        with conn, conn.cursor() as cur:
+            return bool(pending(cur))
+
     def apply(self, cur) -> None:
         if self.path.suffix == ".sql":
             cur.execute(self.path.read_text())
@@ -90,8 +103,10 @@ def migrate(url: str) -> list[str]:
             conn.commit()
             for migration in discover():
                 checksum = migration.checksum()
-                if migration.version in done and (
-                    not migration.repeatable or done[migration.version] == checksum
+                if (
+                    migration.version in done
+                    and (not migration.repeatable or done[migration.version] == checksum)
+                    and not migration.has_work(conn)
                 ):
                     continue
                 with conn, conn.cursor() as cur:

@@ -1,17 +1,8 @@
-{#- Post-hook of the seeds: a seed is a small lookup, made a reference table on Citus
-    once it is loaded (the local copy Citus leaves behind is emptied). -#}
+{#- Post-hook of the seeds: on Citus a loaded seed (a lookup, with no user_id) is placed
+    once, as a reference table (citus_layout); on a plain Postgres, nothing. -#}
 {% macro citus_reference_seed() -%}
     {%- if citus_enabled() -%}
-do $citus_reference_seed$
-begin
-    if not exists (
-        select 1 from pg_dist_partition where logicalrelid = '{{ this }}'::regclass
-    ) then
-        perform create_reference_table('{{ this }}');
-        perform truncate_local_data_after_distributing_table('{{ this }}');
-    end if;
-end
-$citus_reference_seed$
+        {{ citus_layout(this) }}
     {%- else -%}
         select 1
     {%- endif -%}

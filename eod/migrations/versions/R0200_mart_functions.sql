@@ -7,9 +7,10 @@
 --   eod.weighted_average_cost      aggregate folding trades into cost and P&L (fct_daily_pnl)
 --   eod.weighted_average_cost_step its state transition
 --   eod.por_nonces                 every user's nonce of a date, over the stored key
---                                  (SECURITY DEFINER; eod.por_leaf_hash)
+--                                  (SECURITY DEFINER; user_balance_snapshots, por_leaf_hash)
 --   eod.por_user_nonces            view: the nonce of every captured (date, user), read
---                                  through its owner's right to the key (user_balance_snapshots)
+--                                  through its owner's right to the key (user_balance_snapshots
+--                                  on Citus)
 --   eod.por_key_missing            its refusal when no key is stored
 --   eod.por_leaf                   one leaf hash from its nonce (user_balance_snapshots)
 --   eod.por_leaf_hash              one leaf, checked, for callers outside the models
@@ -94,15 +95,17 @@ begin
 end
 $$;
 
--- The nonce of every (D, user) the registry capture holds, computed where the balances
--- are: user_balance_snapshots joins it to the day's balances. A view the migrator owns
--- reads the pads for its reader, who sees the nonces only (the same HMAC as
--- eod.por_nonces). A join rather than a call over an array of every user id: on Citus
--- each shard derives its own users' nonces beside their balances.
--- Without a stored key, reading a nonce fails, as eod.por_nonces does. It takes the
--- row's user so that it is called for a row, only when the key is missing: a call
--- without arguments would be folded into a constant (Postgres, for an IMMUTABLE one;
--- Citus evaluates a STABLE one on the coordinator before it sends a query on).
+-- The nonce of every (D, user) the registry capture holds, derived where the balances
+-- are: on Citus (the var `citus` of user_balance_snapshots) each shard derives its own
+-- users' nonces beside their balances, rather than gathering every user id on the
+-- coordinator for one eod.por_nonces call. A view the migrator owns reads the pads for
+-- its reader (eod_runner, granted in R0400), who sees the nonces only (the same HMAC as
+-- eod.por_nonces). Grouped per (D, user), so a reader joining it to the balances
+-- derives each nonce once per user, not once per balance.
+-- Without a stored key, reading a nonce fails, as eod.por_nonces does. The refusal
+-- takes the row's user so that it is called for a row, only when the key is missing: a
+-- call without arguments would be folded into a constant (by Postgres for an IMMUTABLE
+-- one; Citus evaluates a STABLE one on the coordinator before it sends a query on).
 create or replace function eod.por_key_missing(user_id bigint) returns text
 language plpgsql stable
 as $$
@@ -114,20 +117,21 @@ $$;
 
 create or replace view eod.por_user_nonces as
 select
-    users.business_date,
-    users.user_id,
+    balances.business_date,
+    balances.user_id,
     case
-        when pads.key_id is null then eod.por_key_missing(users.user_id)
+        when pads.key_id is null then eod.por_key_missing(balances.user_id)
         else encode(sha256(pads.outer_pad || sha256(
             pads.inner_pad
             || convert_to(
-                to_char(users.business_date, 'YYYY-MM-DD') || ':' || users.user_id::text,
+                to_char(balances.business_date, 'YYYY-MM-DD') || ':' || balances.user_id::text,
                 'UTF8'
             )
         )), 'hex')
     end as nonce
-from (select distinct business_date, user_id from eod.me_balances) as users
-left join eod.por_key as pads on pads.key_id = 1;
+from eod.me_balances as balances
+left join eod.por_key as pads on pads.key_id = 1
+group by balances.business_date, balances.user_id, pads.key_id;
 revoke all on eod.por_user_nonces from public;
 
 -- leaf hash = hex sha256('leaf|nonce|user_id|currency|units'), units an integer in base units.

@@ -9,9 +9,9 @@
     D-1's ledger_total of this model plus D's net movements (int_ledger_movements_daily)
     plus D's fee journal; only the first date of the close chain sums the ledger's
     history. The balances and the comparison are one model so that the day's millions
-    of balances are written once. The three parts of the ledger balance are stacked
-    and summed per (user, currency): on Citus every part is kept per user, so the sum
-    and the comparison run inside each shard. -#}
+    of balances are written once. The three parts hold one row per (user, currency)
+    each, so they are joined rather than grouped; on Citus (the var `citus`) they are
+    stacked and summed per user instead, which runs inside each shard. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
 {%- set first = is_first_close() -%}
 
@@ -61,30 +61,49 @@ carried as (
 ),
 
 ledger as (
-    select
-        user_id,
-        currency,
-        sum(amount) as ledger_total
-    from (
+    {%- if var('citus', false) %}
+        -- Citus: the parts stacked and summed per user, inside each shard (a chain of
+        -- full joins on coalesced keys cannot run shard by shard)
         select
             user_id,
             currency,
-            ledger_total as amount
+            sum(amount) as ledger_total
+        from (
+            select
+                user_id,
+                currency,
+                ledger_total as amount
+            from carried
+            union all
+            select
+                user_id,
+                currency,
+                movement
+            from daily_movements
+            union all
+            select
+                user_id,
+                currency,
+                amount
+            from fee_journal
+        ) as parts
+        group by user_id, currency
+    {%- else %}
+        -- each part holds one row per (user, currency): joined rather than grouped
+        select
+            coalesce(carried.user_id, daily_movements.user_id, fee_journal.user_id) as user_id,
+            coalesce(carried.currency, daily_movements.currency, fee_journal.currency) as currency,
+            coalesce(carried.ledger_total, 0)
+            + coalesce(daily_movements.movement, 0)
+            + coalesce(fee_journal.amount, 0) as ledger_total
         from carried
-        union all
-        select
-            user_id,
-            currency,
-            movement
-        from daily_movements
-        union all
-        select
-            user_id,
-            currency,
-            amount
-        from fee_journal
-    ) as parts
-    group by user_id, currency
+        full outer join daily_movements
+            on carried.user_id = daily_movements.user_id and carried.currency = daily_movements.currency
+        full outer join fee_journal
+            on
+                coalesce(carried.user_id, daily_movements.user_id) = fee_journal.user_id
+                and coalesce(carried.currency, daily_movements.currency) = fee_journal.currency
+    {%- endif %}
 )
 
 select

@@ -1,9 +1,10 @@
 {#- The matching engine's registry captured at the end of D, one row per (user,
     currency), with the proof-of-reserves leaf hash (CONTRACT section 7). The nonces
-    come from eod.por_user_nonces, a view whose owner reads the stored HMAC pads for
-    this model, so the secret never appears in this SQL, its logs or dbt's artifacts;
-    it derives each user's nonce beside the user's balances (on Citus, in each shard).
-    eod.por_leaf (inlined by Postgres) hashes each leaf.
+    come from eod.por_nonces, a SECURITY DEFINER function over the stored HMAC pads
+    called once for the whole date (on Citus, with the var `citus`, from the view
+    eod.por_user_nonces, which derives them in each shard beside the balances), so the
+    secret never appears in this SQL, its logs or dbt's artifacts; eod.por_leaf
+    (inlined by Postgres) hashes each leaf.
     units = total in base units, clamped at 0: negative balances never enter the tree. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
 
@@ -36,11 +37,21 @@ leaves as (
 ),
 
 nonces as (
-    select
-        user_id,
-        nonce
-    from eod.por_user_nonces
-    where business_date = {{ business_date }}
+    {%- if var('citus', false) %}
+        -- Citus: each shard derives its own users' nonces (eod.por_user_nonces)
+        select
+            user_id,
+            nonce
+        from eod.por_user_nonces
+        where business_date = {{ business_date }}
+    {%- else %}
+        select
+            user_id,
+            nonce
+        from eod.por_nonces(
+            {{ business_date }}, array(select distinct balances.user_id from balances)
+        )
+    {%- endif %}
 )
 
 select
