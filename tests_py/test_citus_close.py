@@ -12,6 +12,7 @@ postings, freezes, proof of reserves):
 | catch-up | closing day 3 closes day 2 first | every figure below |
 | a fault day | day 3: engine drift, custody drift, staking drift | breaks, freezes, pages |
 | a re-run | day 3 closed again | nothing added, same figures |
+| turned coordinator | day 1 on Postgres alone, then Citus and `eod db migrate` | every figure |
 
 Figures: every row of every mart, every ledger row (ids aside; the postings' own
 posting instant aside), every proof-of-reserves root, every account's status and its
@@ -20,13 +21,19 @@ audit trail (ids and instants aside), each close's outcome and the pages sent.
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+
 import psycopg2
 import pytest
 
 from eod import embedded
 from eod.commands.close import close_date
+from eod.db import with_database
+from eod.migrations import migrate
 from tests_py.citus_fixtures import citus_cluster, citus_db_url  # noqa: F401 - fixtures
 from tests_py.close_fixtures import running_exchange
+from tests_py.conftest import RUN_ID, create_database, drop_database
 
 pytestmark = pytest.mark.citus
 
@@ -84,20 +91,43 @@ def figures(url: str) -> dict[str, object]:
     return found
 
 
-@pytest.fixture
-def private_nats(tmp_path):
-    """A NATS of this test's own: the engine simulator cancels a user's orders on the
+@pytest.fixture(scope="module")
+def private_nats(tmp_path_factory):
+    """A NATS of these tests' own: the engine simulator cancels a user's orders on the
     account events it hears, and other closes on a shared NATS must not reach it."""
-    url = embedded.start_nats(tmp_path / "nats")
+    url = embedded.start_nats(tmp_path_factory.mktemp("nats"))
     yield url
     embedded.stop_nats()
 
 
-def close_scenario(url, nats_url, monkeypatch, tmp_path) -> dict[str, object]:
-    """The same closes on one database; its figures, outcomes and pages."""
+@pytest.fixture(scope="module")
+def single(pg_server_url, template_db, private_nats, tmp_path_factory):
+    """The scenario's figures on the machine's (single) Postgres."""
+    name = create_database(pg_server_url, template_db)
+    try:
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            found = close_scenario(
+                with_database(pg_server_url, name),
+                private_nats,
+                monkeypatch,
+                tmp_path_factory.mktemp("single"),
+            )
+    finally:
+        drop_database(pg_server_url, name)
+    assert found["outcomes"] == [0, 1, 1]  # day 3 breaks, and breaks again when re-run
+    assert len(found["pages"]) == 3 and len(found["marts.user_balance_snapshots"]) > 0
+    return found
+
+
+def close_scenario(url, nats_url, monkeypatch, tmp_path, after_day_1=None) -> dict[str, object]:
+    """The same closes on one database; its figures, outcomes and pages. `after_day_1()`
+    runs between the first close and the others."""
     with running_exchange(url, nats_url, monkeypatch, tmp_path, days=3, **FAULTS) as x:
         first, _, last = x.dates
-        outcomes = [close_date(first), close_date(last)]
+        outcomes = [close_date(first)]
+        if after_day_1 is not None:
+            after_day_1()
+        outcomes.append(close_date(last))
         rows_before_rerun = x.scalar("select count(*) from exchange.ledger_entries")
         outcomes.append(close_date(last))
         assert x.scalar("select count(*) from exchange.ledger_entries") == rows_before_rerun
@@ -108,21 +138,20 @@ def close_scenario(url, nats_url, monkeypatch, tmp_path) -> dict[str, object]:
     return {**figures(url), "outcomes": outcomes, "pages": pages}
 
 
+def assert_same_figures(single: dict, cluster: dict) -> None:
+    assert single.keys() == cluster.keys()
+    for name in single:
+        assert single[name] == cluster[name], f"{name} differs on Citus"
+
+
 def test_close_on_citus_gives_the_single_postgres_figures(
-    db_url,
+    single,
     citus_db_url,  # noqa: F811 - the fixture imported above
     private_nats,
     monkeypatch,
     tmp_path,
 ):
-    single = close_scenario(db_url, private_nats, monkeypatch, tmp_path / "single")
-    cluster = close_scenario(citus_db_url, private_nats, monkeypatch, tmp_path / "citus")
-
-    assert single["outcomes"] == [0, 1, 1]  # day 3 breaks, and breaks again when re-run
-    assert len(single["pages"]) == 3 and len(single["marts.user_balance_snapshots"]) > 0
-    assert single.keys() == cluster.keys()
-    for name in single:
-        assert single[name] == cluster[name], f"{name} differs on Citus"
+    assert_same_figures(single, close_scenario(citus_db_url, private_nats, monkeypatch, tmp_path))
 
     # the tables are laid out as designed: the per-user marts distributed by user_id in
     # one co-location group, the journals with the ledger, the small ones everywhere
@@ -153,6 +182,34 @@ def test_close_on_citus_gives_the_single_postgres_figures(
         assert layout[table].startswith("reference:"), table
     assert "exchange.users" not in layout  # the account-state machine stays on the coordinator
     assert_ledger_rules(citus_db_url)
+
+
+def test_a_single_postgres_turned_coordinator_gives_the_same_figures(
+    single,
+    citus_cluster,  # noqa: F811 - the fixture imported above
+    private_nats,
+    monkeypatch,
+    tmp_path,
+):
+    """A deployment's database, closed on Postgres alone, becomes a Citus coordinator
+    mid-chain: `create extension citus` on every node, the workers added, `eod db
+    migrate` (which lays out the tables it has, dbt's included); the next closes give
+    the single Postgres's figures."""
+    name = f"eod_citus_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+    url = citus_cluster.create_database(name, citus=False)
+    try:
+        migrate(url)
+
+        def become_coordinator() -> None:
+            citus_cluster.make_coordinator(name)
+            assert migrate(url) == ["R0900_citus_layout"]
+            assert _rows(url, "select count(*) from pg_dist_partition")[0][0] > 20
+
+        found = close_scenario(url, private_nats, monkeypatch, tmp_path, become_coordinator)
+        assert_same_figures(single, found)
+    finally:
+        with contextlib.suppress(Exception):
+            citus_cluster.drop_database(name)
 
 
 def assert_ledger_rules(url: str) -> None:

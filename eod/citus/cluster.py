@@ -397,13 +397,21 @@ class LocalCluster:
 
     # -- databases -----------------------------------------------------------------------
 
-    def create_database(self, database: str) -> str:
-        """A database with Citus on every node, the workers registered; its URL."""
+    def create_database(self, database: str, citus: bool = True) -> str:
+        """A database on every node, with Citus in it and the workers registered (or,
+        `citus=False`, a plain database that make_coordinator turns into one); its URL."""
         for node in self.nodes:
             with _cursor(node.port, "postgres") as cur:
                 cur.execute("select 1 from pg_database where datname = %s", (database,))
                 if cur.fetchone() is None:
                     cur.execute(f'create database "{database}"')
+        if citus:
+            self.make_coordinator(database)
+        return self.url(database)
+
+    def make_coordinator(self, database: str) -> None:
+        """`create extension citus` on every node, the coordinator and workers registered."""
+        for node in self.nodes:
             with _cursor(node.port, database) as cur:
                 cur.execute("create extension if not exists citus")
         with _cursor(self.coordinator.port, database) as cur:
@@ -413,7 +421,6 @@ class LocalCluster:
             for worker in self.workers:
                 if worker.port not in known:
                     cur.execute("select citus_add_node(%s, %s)", (HOST, worker.port))
-        return self.url(database)
 
     def drop_database(self, database: str) -> None:
         """Drop a database from every node (the coordinator first: it holds the metadata)."""
