@@ -213,32 +213,36 @@ def test_a_single_postgres_turned_coordinator_gives_the_same_figures(
 
 
 def assert_ledger_rules(url: str) -> None:
-    """The ledger's rules hold on Citus as on a single Postgres: every leg of a journal is
-    in one shard, where its balance is checked, a house leg (no user) included; the
-    ledger stays append-only; a status changes only through the state machine."""
-    journal = "00000000-0000-0000-0000-00000000c175"
+    """The ledger's rules hold on Citus as the contract states them: every leg of a
+    journal is in one shard, where the journal's balance is checked at commit (a
+    journal written leg by leg in several statements is accepted, an unbalanced one
+    refused), a house leg (no user) included; the ledger stays append-only; a status
+    changes only through the state machine."""
     insert = """insert into exchange.ledger_entries (journal_id, user_id, account, currency,
                     amount, reference_type, reference_id, business_date, effective_at,
                     created_by)
-                select %s, leg.user_id, leg.account, 'BTC', leg.amount, 'test', 'rules',
-                       '2026-11-04', '2026-11-04 12:00+00', 'test'
-                from (values {}) as leg (user_id, account, amount)"""
+                values (%s, %s, %s, 'BTC', %s, 'test', 'rules', '2026-11-04',
+                        '2026-11-04 12:00+00', 'test')"""
+    balanced, unbalanced = (f"00000000-0000-0000-0000-00000000c17{n}" for n in (5, 6))
     conn = psycopg2.connect(url)
     try:
         with conn.cursor() as cur:
-            with pytest.raises(psycopg2.Error, match="does not sum to zero"):
-                cur.execute(insert.format("(1::bigint, 'user', 1.5)"), (journal,))
+            cur.execute(insert, (unbalanced, 1, "user", "1.5"))
+            with pytest.raises(psycopg2.Error) as refused:
+                conn.commit()
+            # a refusal at commit: Citus relays a single shard's reason as a warning
+            assert "does not sum to zero" in str(refused.value) + "".join(conn.notices)
             conn.rollback()
+            # leg by leg, in two statements of one transaction
+            cur.execute(insert, (balanced, 1, "user", "1.5"))
+            cur.execute(insert, (balanced, None, "house:test", "-1.5"))
+            conn.commit()
             cur.execute(
-                insert.format("(1::bigint, 'user', 1.5), (null, 'house:test', -1.5)"), (journal,)
-            )
-            cur.execute(
-                """select count(distinct get_shard_id_for_distribution_column(
-                              'exchange.ledger_entries', journal_id))
+                """select count(*), count(distinct get_shard_id_for_distribution_column(
+                                        'exchange.ledger_entries', journal_id))
                    from exchange.ledger_entries where reference_id = 'rules'"""
             )
-            assert cur.fetchone()[0] == 1
-            conn.commit()
+            assert cur.fetchone() == (2, 1)
             with pytest.raises(psycopg2.Error, match="append-only"):
                 cur.execute("update exchange.ledger_entries set amount = 0 where user_id = 1")
             conn.rollback()

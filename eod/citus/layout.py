@@ -165,6 +165,57 @@ def unplaced_dbt_tables(cur) -> list[str]:
     return [row[0] for row in cur.fetchall()]
 
 
+# The ledger's balance rule, at commit. On one Postgres a statement trigger checks the
+# journals each statement inserted (0004). On Citus a statement's rows reach a shard in
+# more than one statement whenever a connection serves several shards (a COPY is ended
+# on one shard to go on with another), so one journal's legs can be split, and a valid
+# journal would be refused. There every leg is checked at commit instead, in its shard:
+# a deferred constraint trigger sums the leg's journal in that shard (all its legs are
+# there), through an index on journal_id. Queried by the shard's own name (TG_TABLE_NAME):
+# by the table's name it would be a distributed query from a shard, which Citus refuses.
+BALANCE_AT_COMMIT = (
+    """create or replace function exchange.check_journal_balanced_at_commit()
+       returns trigger
+       language plpgsql
+       as $$
+       declare
+           unbalanced record;
+       begin
+           execute format(
+               'select currency, sum(amount) as total from %I.%I where journal_id = $1 '
+               'group by currency having sum(amount) <> 0 limit 1',
+               tg_table_schema, tg_table_name
+           ) into unbalanced using new.journal_id;
+           if unbalanced.currency is not null then
+               raise exception 'journal % does not sum to zero in % (sum %)',
+                   new.journal_id, unbalanced.currency, unbalanced.total
+                   using errcode = 'check_violation';
+           end if;
+           return null;
+       end
+       $$""",
+    "create index if not exists ledger_entries_journal_idx on exchange.ledger_entries (journal_id)",
+    "drop trigger if exists ledger_entries_balanced on exchange.ledger_entries",
+    "drop trigger if exists ledger_entries_balanced_at_commit on exchange.ledger_entries",
+    """create constraint trigger ledger_entries_balanced_at_commit
+       after insert on exchange.ledger_entries
+       deferrable initially deferred
+       for each row execute function exchange.check_journal_balanced_at_commit()""",
+)
+
+
+def balance_checked_at_commit(cur) -> bool:
+    cur.execute(
+        """select exists (select 1 from pg_trigger
+                          where tgrelid = 'exchange.ledger_entries'::regclass
+                            and tgname = 'ledger_entries_balanced_at_commit')
+              and not exists (select 1 from pg_trigger
+                              where tgrelid = 'exchange.ledger_entries'::regclass
+                                and tgname = 'ledger_entries_balanced')"""
+    )
+    return bool(cur.fetchone()[0])
+
+
 # The functions in schema eod (the marts' functions and aggregate, R0200) not yet on
 # every node: those created before `create extension citus` (a single Postgres turned
 # coordinator). Citus creates the ones created afterwards on every node by itself.

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from eod.citus.layout import citus_enabled
 from eod.devkit.generate.model import Exchange, Options
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,10 @@ def bulk_mode(cur) -> Iterator[bool]:
     if not cur.fetchone()[0]:
         yield False
         return
+    if citus_enabled(cur):
+        # on Citus the rows are written by the workers' connections: the setting goes
+        # to them too (SET LOCAL propagated), or every leg would be checked at commit
+        cur.execute("set local citus.propagate_set_commands to 'local'")
     cur.execute("set local session_replication_role = replica")
     yield True  # on an error the transaction rolls back, and the setting with it
     cur.execute("set local session_replication_role = default")

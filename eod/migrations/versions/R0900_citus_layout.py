@@ -10,7 +10,8 @@ that move are dropped for the move; those from a distributed or reference table 
 reference table are created again. A key from a coordinator table to a reference
 table (exchange.accounts' currency) is not: it would draw the account-state machine's
 tables into Citus's metadata, and they stay plain Postgres tables. Triggers go with
-the tables into every shard.
+the tables into every shard; the ledger's balance rule is checked at commit there
+(layout.BALANCE_AT_COMMIT).
 
 Idempotent: a table already laid out is left as it is. `pending` asks for it again on
 a database that became a coordinator after this first ran (as a no-op).
@@ -60,7 +61,12 @@ def pending(cur) -> bool:
     cur.execute(layout.LOCAL_FUNCTIONS)
     local_functions = cur.fetchall()
     return bool(
-        reference or distributed or no_rule or local_functions or layout.unplaced_dbt_tables(cur)
+        reference
+        or distributed
+        or no_rule
+        or local_functions
+        or layout.unplaced_dbt_tables(cur)
+        or not layout.balance_checked_at_commit(cur)
     )
 
 
@@ -119,6 +125,9 @@ def apply(cur) -> None:
     for table, name, definition in foreign_keys:
         if table in laid_out:
             cur.execute(f'alter table {table} add constraint "{name}" {definition}')
+    if layout.JOURNAL_ANCHOR in laid_out and not layout.balance_checked_at_commit(cur):
+        for statement in layout.BALANCE_AT_COMMIT:
+            cur.execute(statement)
 
     # the marts' functions on every node (the shards call them), the step function
     # before its aggregate
