@@ -320,7 +320,11 @@ class LocalCluster:
         )
         for node in self.nodes:
             self._start_node(install, node)
-        self.create_database(DATABASE)
+        try:
+            self.create_database(DATABASE)
+        except psycopg2.Error as exc:
+            first = (str(exc).strip().splitlines() or ["no message"])[0]
+            raise ServiceError(f"the cluster started but could not be set up: {first}") from None
         return self.url()
 
     def down(self, delete: bool = False) -> list[str]:
