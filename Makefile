@@ -26,13 +26,15 @@ $(STAMP): pyproject.toml constraints.txt
 	test -f profiles.yml || cp profiles.example.yml profiles.yml
 	touch $(STAMP)
 
-# Superset for the finance dashboards, in a venv of its own so that .venv stays lean
-BI_VENV  := .state/bi-venv
+# Superset for the finance dashboards, in a venv of its own so that .venv stays lean,
+# shared by every clone with the same pins (bi/venv_path.py says where)
+BI_VENV  := $(shell $(PYTHON) bi/venv_path.py)
 BI_STAMP := $(BI_VENV)/.installed
 
 bi-setup: $(BI_STAMP)
 
 $(BI_STAMP): bi/requirements.txt bi/constraints.txt
+	mkdir -p $(dir $(BI_VENV))
 	test -x $(BI_VENV)/bin/python || $(PYTHON) -m venv $(BI_VENV)
 	$(BI_VENV)/bin/pip install -q --disable-pip-version-check -r bi/requirements.txt \
 	  -c bi/constraints.txt 2>&1 | { grep -v '^WARNING: Location' || true; }

@@ -10,7 +10,7 @@ URLs, Prefect settings, keys) leaks into them.
 from __future__ import annotations
 
 import contextlib
-import os
+import importlib.util
 import secrets
 import socket
 import subprocess
@@ -20,15 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eod.bi.assets import BI_DIR, bundle
-from eod.config import PROJECT_DIR
 from eod.errors import ConfigError, ServiceError
 
-DEFAULT_VENV = PROJECT_DIR / ".state" / "bi-venv"
 ADMIN_USER = "admin"
 
 
 def bi_venv() -> Path:
-    return Path(os.environ.get("EOD_BI_VENV") or DEFAULT_VENV).absolute()
+    """Superset's venv: the one `make bi-setup` installs (bi/venv_path.py)."""
+    spec = importlib.util.spec_from_file_location("bi_venv_path", BI_DIR / "venv_path.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.bi_venv()
 
 
 def _kept_secret(path: Path, given: str | None = None) -> str:
