@@ -22,7 +22,10 @@ class Upstream:
     registry: dict[str, bytes] = field(default_factory=dict)  # as_of query value -> NDJSON body
     wallets: dict[tuple[str, str], object] = field(default_factory=dict)  # (coin, id) -> reply
     token: str = "s3cret-token"
-    rpc_reply: object = None
+    rpc_reply: object = None  # the reply to eth_call (its id is set to the request's)
+    # The chain the JSON-RPC side serves: block n is stamped block_times[n] (Unix seconds),
+    # the last one is the head; eth_call answers rpc_reply whatever its block.
+    block_times: list[int] = field(default_factory=list)
     status_queue: list[int] = field(default_factory=list)  # next replies' forced statuses
     requests: list[tuple[str, str, dict]] = field(default_factory=list)
 
@@ -79,7 +82,18 @@ class _Handler(BaseHTTPRequestHandler):
         up.requests.append(("POST", self.path, body))
         if self._forced():
             return
-        reply = dict(up.rpc_reply or {})
+        method, params = body.get("method"), body.get("params") or []
+        if method == "eth_blockNumber":
+            reply = {"result": hex(len(up.block_times) - 1)}
+        elif method == "eth_getBlockByNumber":
+            block = int(params[0], 16)
+            found = 0 <= block < len(up.block_times)
+            timestamp = up.block_times[block] if found else None
+            reply = {
+                "result": {"number": params[0], "timestamp": hex(timestamp)} if found else None
+            }
+        else:
+            reply = dict(up.rpc_reply or {})
         reply.setdefault("jsonrpc", "2.0")
         reply["id"] = body.get("id")
         self._send(200, json.dumps(reply).encode())

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+import random
+from datetime import UTC, date, datetime
 
 import psycopg2
 import pytest
 
+from eod.business_date import Cutover
 from eod.capture import capture_custody, capture_staking
 from eod.capture import http as capture_http
 from eod.config import Settings
@@ -175,24 +177,104 @@ def staking_rows(db_url: str) -> list[tuple]:
     )
 
 
+END_OF_D = int(datetime(2026, 3, 15, tzinfo=UTC).timestamp())  # D's end with 00:00 UTC
+
+
+def eth_calls(state) -> list[dict]:
+    return [body for _, _, body in state.requests if body["method"] == "eth_call"]
+
+
 def test_staking_capture_parses_uint256(db, upstream, tmp_path):
     state, base = upstream
+    state.block_times = [END_OF_D - 30, END_OF_D - 12, END_OF_D]
     units = 1234 * 10**18 + 5
     state.rpc_reply = {"result": "0x" + format(units, "064x")}
     summary = capture_staking(db, D, settings(base, tmp_path))
     assert staking_rows(db) == [(D, units)]
-    assert summary == {"total_staked_units": str(units)}
-    method, path, body = state.requests[0]
-    assert (method, path) == ("POST", "/rpc")
-    assert body["jsonrpc"] == "2.0" and body["method"] == "eth_call"
-    assert body["params"] == [{"to": POOL, "data": "0x817b1cd2"}, "latest"]
+    assert summary == {"total_staked_units": str(units), "block": 1}
+    [call] = eth_calls(state)
+    assert state.requests[0][:2] == ("POST", "/rpc")
+    assert call["jsonrpc"] == "2.0"
+    assert call["params"] == [{"to": POOL, "data": "0x817b1cd2"}, "0x1"]
     state.rpc_reply = {"result": "0x0"}
     capture_staking(db, D, settings(base, tmp_path))
     assert staking_rows(db) == [(D, 0)]
 
 
+def last_block_before(times: list[int], end: int) -> int:
+    """The answer by a linear scan, to compare the binary search with."""
+    return max(n for n, t in enumerate(times) if t < end)
+
+
+@pytest.mark.parametrize(
+    ("times", "block"),
+    [
+        # a block stamped exactly at the end of D belongs to D+1
+        ([END_OF_D - 24, END_OF_D - 12, END_OF_D, END_OF_D + 12], 1),
+        ([END_OF_D - 24, END_OF_D - 1, END_OF_D + 1], 1),
+        # the head stamped exactly at the end: the block before it
+        ([END_OF_D - 5, END_OF_D], 0),
+        # equal timestamps: the later of them
+        ([END_OF_D - 9, END_OF_D - 3, END_OF_D - 3, END_OF_D, END_OF_D], 2),
+        ([END_OF_D - 86400 * 400 + 12 * n for n in range(1000)] + [END_OF_D + 7], 999),
+    ],
+)
+def test_staking_reads_the_last_block_before_the_end_of_d(db, upstream, tmp_path, times, block):
+    state, base = upstream
+    state.block_times = times
+    state.rpc_reply = {"result": "0x2a"}
+    summary = capture_staking(db, D, settings(base, tmp_path))
+    assert summary["block"] == block == last_block_before(times, END_OF_D)
+    [call] = eth_calls(state)
+    assert call["params"][1] == hex(block)
+
+
+def test_staking_binary_search_agrees_with_a_scan_on_random_chains(db, upstream, tmp_path):
+    state, base = upstream
+    state.rpc_reply = {"result": "0x1"}
+    rng = random.Random(13)
+    for _ in range(25):
+        length = rng.randint(2, 400)
+        times = sorted(END_OF_D + rng.randint(-5000, 5000) for _ in range(length))
+        times[0] = min(times[0], END_OF_D - 1)
+        times[-1] = max(times[-1], END_OF_D)
+        state.block_times = times
+        state.requests.clear()
+        summary = capture_staking(db, D, settings(base, tmp_path))
+        assert summary["block"] == last_block_before(times, END_OF_D), times
+        # a binary search: about log2(length) block reads, never a walk along the chain
+        reads = sum(1 for _, _, b in state.requests if b["method"] == "eth_getBlockByNumber")
+        assert reads <= length.bit_length() + 3
+
+
+def test_staking_end_of_d_in_the_cutover_zone(db, upstream, tmp_path):
+    state, base = upstream
+    # 16:00 New York on 2026-03-14 (EDT since 03-08) is 20:00 UTC
+    end = int(datetime(2026, 3, 14, 20, 0, tzinfo=UTC).timestamp())
+    state.block_times = [end - 24, end - 12, end, end + 12]
+    state.rpc_reply = {"result": "0x7"}
+    ny = dataclasses.replace(
+        settings(base, tmp_path), cutover=Cutover.parse("16:00 America/New_York")
+    )
+    assert capture_staking(db, D, ny)["block"] == 1
+
+
+def test_staking_head_before_the_end_of_d_is_refused(db, upstream, tmp_path):
+    state, base = upstream
+    state.block_times = [END_OF_D - 24, END_OF_D - 12]
+    state.rpc_reply = {"result": "0x7"}
+    with pytest.raises(ServiceError) as err:
+        capture_staking(db, D, settings(base, tmp_path))
+    assert str(err.value) == (
+        f"staking RPC head block 1 (timestamp {END_OF_D - 12}) is before the end of the date"
+        " (2026-03-15T00:00:00+00:00): the chain has not reached it yet"
+    )
+    assert eth_calls(state) == [] and staking_rows(db) == []
+
+
 def test_staking_jsonrpc_error_fails_clearly(db, upstream, tmp_path):
     state, base = upstream
+    state.block_times = [END_OF_D - 12, END_OF_D]
     state.rpc_reply = {"error": {"code": -32000, "message": "execution reverted"}}
     with pytest.raises(ServiceError, match="staking RPC error -32000: execution reverted"):
         capture_staking(db, D, settings(base, tmp_path))
@@ -202,6 +284,7 @@ def test_staking_jsonrpc_error_fails_clearly(db, upstream, tmp_path):
 @pytest.mark.parametrize("result", ["0x", "1234", 5, "0x" + "f" * 65, None])
 def test_staking_bad_result_is_refused(db, upstream, tmp_path, result):
     state, base = upstream
+    state.block_times = [END_OF_D - 12, END_OF_D]
     state.rpc_reply = {"result": result}
     with pytest.raises(InputError, match="not a uint256"):
         capture_staking(db, D, settings(base, tmp_path))
@@ -210,6 +293,7 @@ def test_staking_bad_result_is_refused(db, upstream, tmp_path, result):
 
 def test_staking_5xx_is_retried(db, upstream, tmp_path):
     state, base = upstream
+    state.block_times = [END_OF_D - 12, END_OF_D]
     state.rpc_reply = {"result": "0x10"}
     state.status_queue = [503]
     capture_staking(db, D, settings(base, tmp_path))

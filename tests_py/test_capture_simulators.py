@@ -87,6 +87,20 @@ def test_registry_custody_and_staking_match_what_the_simulators_serve(exchange):
     )
 
 
+def test_staking_backfill_reads_that_dates_total(exchange):
+    db_url, _, settings, dates = exchange
+    stored = dict(query(db_url, "select business_date, total_units from sim.onchain_staked"))
+    assert stored[dates[0]] != stored[dates[-1]]  # else the test could not tell them apart
+    capture_registry(db_url, dates[-1], settings)  # the chain's head is past the last date
+    for day in (dates[0], dates[-1], dates[0]):
+        capture_staking(db_url, day, settings)
+        assert query(
+            db_url,
+            "select total_staked_units from eod.onchain_staking where business_date = %s",
+            (day,),
+        ) == [(stored[day],)]
+
+
 CUSTODY_LANDED = """
     select currency, coin, wallet_id, balance_units from eod.custody_balances
     where business_date = %s and balance_units < 2 ^ 53 order by currency, wallet_id

@@ -246,6 +246,40 @@ def test_rpc_answers_total_staked(sims, exchange):
     assert "reverted" in wrong_data["error"]["message"]
 
 
+def staked_at_end(exchange, day: date) -> int:
+    """totalStaked() at the end of a date, from the positions (base units)."""
+    positions = query(
+        exchange, "select amount, staked_at, unstaked_at from exchange.staking_positions"
+    )
+    end = Cutover.parse("00:00 UTC").window(day)[1]
+    return int(sum(a for a, s, u in positions if s < end and (u is None or u >= end)) * 10**18)
+
+
+def test_rpc_keeps_history_by_block(sims, exchange):
+    call = {"to": POOL, "data": "0x817b1cd2"}
+    first_end = int(Cutover.parse("00:00 UTC").window(date(2026, 11, 1))[1].timestamp())
+    at_end = first_end // 12  # 12-second blocks from the epoch: one is stamped at the end
+    head = int(rpc(sims, "eth_blockNumber")["result"], 16)
+    assert head == int(Cutover.parse("00:00 UTC").window(date(2026, 11, 2))[1].timestamp()) // 12
+    for block, stamp in ((at_end - 1, first_end - 12), (at_end, first_end), (head, None)):
+        reply = rpc(sims, "eth_getBlockByNumber", [hex(block), False])["result"]
+        assert reply["number"] == hex(block)
+        if stamp is not None:
+            assert int(reply["timestamp"], 16) == stamp
+    assert rpc(sims, "eth_getBlockByNumber", [hex(head + 1), False])["result"] is None
+    first, second = (
+        staked_at_end(exchange, date(2026, 11, 1)),
+        staked_at_end(exchange, date(2026, 11, 2)),
+    )
+    assert first != second
+    # the last block of 11-01 holds 11-01's total; the block stamped at its end is 11-02's
+    assert int(rpc(sims, "eth_call", [call, hex(at_end - 1)])["result"], 16) == first
+    assert int(rpc(sims, "eth_call", [call, hex(at_end)])["result"], 16) == second
+    assert int(rpc(sims, "eth_call", [call, "latest"])["result"], 16) == second
+    assert int(rpc(sims, "eth_call", [call, hex(12)])["result"], 16) == 0  # before the first date
+    assert rpc(sims, "eth_call", [call, hex(head + 1)])["error"]["message"] == "header not found"
+
+
 @pytest.mark.parametrize("fault", ["malformed", "negative", "duplicate", "unknown-currency"])
 def test_engine_faults(sims, fault):
     sims.me_fault = fault

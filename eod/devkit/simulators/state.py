@@ -1,9 +1,10 @@
 """What the three simulators share: the generation they serve and the custody as-of.
 
-BitGo and an Ethereum node have no as-of parameter. The simulated custody and chain
-answer as of the instant of the last registry snapshot the engine simulator served,
-which stands in for custody and chain snapshots taken at the cutover; before any
-snapshot was served, as of the end of the last generated business date.
+BitGo has no as-of parameter. The simulated custody answers as of the instant of the
+last registry snapshot the engine simulator served, which stands in for a custody
+snapshot taken at the cutover; before any snapshot was served, as of the end of the
+last generated business date. The simulated chain keeps its history by block and
+answers at any block (eod.devkit.simulators.rpc).
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ class SimState:
     def snapshot_served(self, as_of: datetime) -> None:
         with self._lock:
             self._last_served = as_of
+
+    def last_served(self) -> datetime | None:
+        """The as-of of the last registry snapshot served, if any."""
+        with self._lock:
+            return self._last_served
 
     def reference_instant(self, conn) -> tuple[date, datetime]:
         """The business date and instant custody and the chain answer as of."""
