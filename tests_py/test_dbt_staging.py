@@ -25,7 +25,8 @@ def test_staging_builds_on_generated_data(eod_env, db_url, tmp_path):
         ),
     )
     proc = run_eod(
-        ["dbt", "build", "-s", "staging", "--target-path", str(tmp_path / "target")], eod_env
+        ["dbt", "build", "-s", "staging", "--target-path", str(tmp_path / "target")],
+        {**eod_env, "EOD_POR_SECRET": "k"},
     )
     assert "ERROR=0" in proc.stdout and "PASS=" in proc.stdout
     with psycopg2.connect(db_url) as conn, conn.cursor() as cur:

@@ -386,7 +386,7 @@ def test_a_build_without_business_date_says_so(eod_env, tmp_path):
 
     proc = run_eod(
         ["dbt", "run", "--select", "int_business_dates_windowed", "--target-path", str(tmp_path)],
-        eod_env,
+        {**eod_env, "EOD_POR_SECRET": "k"},
         check=False,
     )
     assert proc.returncode != 0
