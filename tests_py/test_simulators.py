@@ -334,6 +334,60 @@ def test_suspension_event_cancels_open_orders(sims, nats_url, exchange):
         assert all(r["locked"] == "0" for r in mine)
 
 
+def test_restriction_cancels_open_orders_through_nats(sims, exchange, eod_env):
+    """A sanctions hit with EOD_SANCTIONS_ACTION=restrict and a closure request each move
+    an account to restricted; the outbox relays account.restricted over NATS and the
+    engine cancels those accounts' open orders, and no one else's."""
+    registry = query(
+        exchange,
+        """select r.user_id, r.currency, r.total, r.locked from sim.me_registry as r
+           join exchange.users as u on r.user_id = u.user_id
+           where r.business_date = '2026-11-02' and u.status = 'active'""",
+    )
+    locked_users = sorted({u for u, _, _, locked in registry if locked > 0})
+    sanctioned, closing, untouched = locked_users[:3]
+    env = {**eod_env, "EOD_SANCTIONS_ACTION": "restrict"}
+    hit = ["--kind", "sanctions", "--actor", "screening", "--reason", "OFAC match"]
+    run_eod(["account", "compliance-hit", "--user", str(sanctioned), *hit], env)
+    run_eod(["account", "request-closure", "--user", str(closing)], env)
+    assert query(
+        exchange,
+        "select user_id, status::text from exchange.users where user_id in (%s, %s) order by 1",
+        (sanctioned, closing),
+    ) == sorted([(sanctioned, "restricted"), (closing, "restricted")])
+    run_eod(["outbox", "relay", "--once"], env)
+
+    def served(user: int) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
+        return {
+            r["currency"]: (Decimal(r["total"]), Decimal(r["locked"]), Decimal(r["available"]))
+            for r in snapshot(sims, LAST_END)[1:]
+            if r["user_id"] == user
+        }
+
+    def stored(user: int, cancelled: bool) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
+        return {
+            c: (t, Decimal(0), t) if cancelled else (t, locked, t - locked)
+            for u, c, t, locked in registry
+            if u == user
+        }
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if served(sanctioned) == stored(sanctioned, True) and served(closing) == stored(
+            closing, True
+        ):
+            break
+        time.sleep(0.2)
+    assert served(sanctioned) == stored(sanctioned, True)
+    assert served(closing) == stored(closing, True)
+    assert served(untouched) == stored(untouched, False)
+    assert query(
+        exchange,
+        "select user_id, subject from sim.me_cancelled_orders where user_id in %s order by 1",
+        ((sanctioned, closing, untouched),),
+    ) == [(sanctioned, "account.restricted"), (closing, "account.restricted")]
+
+
 def test_export_writes_the_same_ndjson(sims, exchange, eod_env, tmp_path):
     run_eod(["simulate", "export", "--dir", str(tmp_path / "out"), "--date", "2026-11-01"], eod_env)
     written = (tmp_path / "out" / "2026-11-01.ndjson").read_text().splitlines()

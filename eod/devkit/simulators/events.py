@@ -1,9 +1,12 @@
-"""The engine's reaction to account events: a frozen user's orders go.
+"""The engine's reaction to account events: the orders of a user who may no longer
+trade go.
 
-A core NATS subscription to the events that freeze a trading account (`SUBJECTS`,
-derived from the state machine: `account.suspended` and `account.banned` with
-today's seeds); JetStream publishes reach core subscribers too. The cancellation is
-kept in sim.me_cancelled_orders, so it survives a restart of the simulator.
+A core NATS subscription to the events that stop a trading account trading
+(`SUBJECTS`, derived from the state machine: `account.suspended`,
+`account.restricted` and `account.banned` with today's seeds); a restricted account
+may still withdraw, but an order left on its book would still trade. JetStream
+publishes reach core subscribers too. The cancellation is kept in
+sim.me_cancelled_orders, so it survives a restart of the simulator.
 """
 
 from __future__ import annotations
@@ -22,23 +25,22 @@ from fsm.machine import MACHINE, Guard
 log = logging.getLogger(__name__)
 
 
-def _freezing_subjects() -> tuple[str, ...]:
-    """The events of a trading account frozen with its balances in place: moves out of
-    a state that trades into one that may neither trade nor withdraw, bar those whose
-    guard needs the balances at zero (an account left with nothing has no orders)."""
+def _trading_stopped_subjects() -> tuple[str, ...]:
+    """The events of a trading account stopped from trading with its balances in place:
+    moves out of a state that trades into one that does not, bar those whose guard
+    needs the balances at zero (an account left with nothing has no orders)."""
     return tuple(
         dict.fromkeys(
             move.subject
             for move in MACHINE.transitions.values()
             if MACHINE.can_trade(move.source)
             and not MACHINE.can_trade(move.target)
-            and not MACHINE.can_withdraw(move.target)
             and move.guard is not Guard.ZERO_BALANCES
         )
     )
 
 
-SUBJECTS = _freezing_subjects()
+SUBJECTS = _trading_stopped_subjects()
 
 
 class AccountEventListener:
