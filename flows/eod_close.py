@@ -14,7 +14,10 @@ For each date to close, oldest first, the steps run in this order, each recorded
       proof_of_reserves    the Merkle sum tree per currency into marts.proof_of_reserves
     reconcile              suspend users with a ledger break (FSM, actor eod); page
     finalise_closures      matured closure requests with zero balances become closed
-    close                  eod.close.completed; the outbox is relayed to NATS
+    close                  seal D, eod.close.completed
+
+However the run ends, it then relays what is pending in the outbox (this run's
+events and any an earlier run left) to NATS, without failing when NATS is down.
 
 A step that fails or runs past EOD_STEP_TIMEOUT_S is recorded as failed, pages
 on-call, and stops the close: later steps and later dates do not run (a step running
@@ -150,10 +153,13 @@ def eod_close(business_date: str | None = None) -> dict:
     target = parse_date(business_date, "business_date") if business_date else _scheduled_date(ctx)
     logger = get_run_logger()
     with leader.acquire(ctx.database_url, target) as lead:
-        dates = dates_to_close(ctx.database_url, target)
-        if len(dates) > 1:
-            logger.info("catching up: %s", ", ".join(d.isoformat() for d in dates))
-        report = {}
-        for day in dates:
-            report[day.isoformat()] = close_one_date(ctx, day, lead.fencing_token)
+        try:
+            dates = dates_to_close(ctx.database_url, target)
+            if len(dates) > 1:
+                logger.info("catching up: %s", ", ".join(d.isoformat() for d in dates))
+            report = {}
+            for day in dates:
+                report[day.isoformat()] = close_one_date(ctx, day, lead.fencing_token)
+        finally:
+            tasks.relay_outbox(ctx)
     return report

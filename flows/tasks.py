@@ -26,6 +26,7 @@ from eod.close.dbt_build import AFTER_CAPTURES, BEFORE_CAPTURES, run_build
 from eod.close.steps import StepLedger
 from eod.context import Context
 from eod.db import transaction
+from eod.errors import first_line
 from eod.outbox import enqueue
 from eod.outbox.relay import relay_once
 from eod.por import build_proof_of_reserves
@@ -159,23 +160,21 @@ def finalise_closures(ctx: Context, ledger: StepLedger, name: str) -> dict | Non
 
 @_task(name="close")
 def complete_close(ctx: Context, ledger: StepLedger, name: str) -> dict | None:
-    """Seal D, mark it closed, announce eod.close.completed (with the seal hash) and
-    relay the outbox to NATS."""
+    """Seal D, mark it closed, announce eod.close.completed (with the seal hash)."""
 
     def work(cur) -> dict[str, Any]:
         seal = seal_close(cur, ledger.business_date)
         return {**close_summary(cur, ledger.business_date), "seal_hash": seal.seal_hash}
 
-    detail = ledger.run(name, work)
-    relay_outbox(ctx)
-    return detail
+    return ledger.run(name, work)
 
 
 def relay_outbox(ctx: Context) -> None:
-    """Publish pending events; when NATS is down they wait in the outbox for the relay."""
+    """Publish whatever is pending, this close's events and any earlier ones; when NATS
+    is down they wait in the outbox for the next close or `eod serve`. Never fails."""
     if not ctx.settings.nats_url:
         return
     try:
         relay_once(ctx.database_url, ctx.settings.nats_url)
-    except Exception as exc:  # events stay in the outbox; `eod serve` relays them later
-        log.warning("outbox relay deferred: %s", exc)
+    except Exception as exc:
+        log.warning("outbox relay deferred: %s", first_line(exc))

@@ -320,3 +320,26 @@ def test_a_step_over_its_time_limit_stops_the_close(db_url, nats_url, monkeypatc
             == 0
         )
         assert f"eod/{x.dates[0]}/step:capture_registry" in [e["dedup_key"] for e in x.pager.events]
+
+
+def test_a_catch_up_date_with_a_break_fails_the_close(
+    db_url, nats_url, monkeypatch, tmp_path, capsys
+):
+    """Closing the third day catches up on the second, whose custody drifted: the
+    third is clean, yet the close exits non-zero, with one line per date."""
+    from datetime import timedelta
+
+    from tests_py.close_fixtures import START
+
+    drift = {"custody_drift": {"BTC": 5_000_000}, "fault_date": START + timedelta(days=1)}
+    with running_exchange(db_url, nats_url, monkeypatch, tmp_path, days=3, **drift) as x:
+        first, broken, last = x.dates
+        assert close_date(first) == 0
+        capsys.readouterr()
+        assert close_date(last) == 1
+        # dbt's own failure lines go to stdout too; the close's are one per date
+        printed = capsys.readouterr().out.splitlines()
+        assert [line for line in printed if line.startswith("2026-")] == [
+            f"{broken}  closed, checks broke: custody",
+            f"{last}  closed, all checks passed",
+        ]

@@ -65,3 +65,56 @@ def test_a_background_parse_is_the_one_the_build_uses(db_url, tmp_path, monkeypa
     runner = dbt.parsed_runner(db_url, target)
     assert runner.manifest is not None
     assert (tmp_path / "target" / "partial_parse.msgpack").exists()
+
+
+def test_a_failed_model_is_named_with_the_databases_reason(db_url, tmp_path, monkeypatch):
+    """A statement timeout fails the build in one line naming the model and the
+    timeout (the table the model reads is held locked, so its statement must wait)."""
+    from datetime import date
+
+    import psycopg2
+    import pytest
+
+    from eod.close.dbt_build import DbtBuildFailed, run_build
+
+    monkeypatch.setenv("EOD_DBT_TARGET_PATH", str(tmp_path / "target"))
+    day = date(2026, 11, 2)
+    with psycopg2.connect(db_url) as conn, conn.cursor() as cur:
+        cur.execute("select current_database()")
+        cur.execute(f'alter database "{cur.fetchone()[0]}" set statement_timeout = 500')
+    holder = psycopg2.connect(db_url)
+    try:
+        with holder.cursor() as cur:
+            cur.execute("lock table exchange.trades in access exclusive mode")
+        with pytest.raises(DbtBuildFailed) as failed:
+            run_build(db_url, day, ("--select", "stg_exchange__trades"), first_business_date=day)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert str(failed.value) == (
+        "model stg_exchange__trades: canceling statement due to statement timeout"
+    )
+
+
+def test_no_unlogged_table_is_read_across_the_parts(eod_env, tmp_path):
+    """A crash empties unlogged tables: one built by the part before the captures and
+    read by the part after them would come back empty while the step that built it
+    stays recorded as succeeded. Every such table must be logged."""
+    run_eod(["dbt", "parse", "--quiet", "--target-path", str(tmp_path)], eod_env)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    after_names = set(_listed(AFTER_CAPTURES, eod_env, tmp_path))
+    nodes = manifest["nodes"]
+    after = {uid for uid, node in nodes.items() if node["name"] in after_names}
+    read_across = {
+        nodes[parent]["name"]
+        for child in after
+        for parent in manifest["parent_map"].get(child, [])
+        if parent in nodes and parent not in after
+    }
+    assert "int_ledger_movements_daily" in read_across
+    unlogged = sorted(
+        name
+        for name in read_across
+        if next(n for n in nodes.values() if n["name"] == name)["config"].get("unlogged")
+    )
+    assert unlogged == []

@@ -108,6 +108,9 @@ def test_events_wait_while_nats_is_down_and_go_out_when_it_returns(
     assert len(cli.stderr.strip().splitlines()) == 1 and "unreachable" in cli.stderr
     pending = [r for r in outbox(db_url) if r[3] is None]
     assert [r[1] for r in pending] == ["account.suspended", "account.kyc_approved"]
+    status = run_eod(["status"], env).stdout.splitlines()
+    assert status[0] == "no close recorded"
+    assert status[1].startswith("outbox: 2 event(s) not yet published to NATS, oldest ")
 
     private_nats.start()  # same port, same store directory
     cli = run_eod(["outbox", "relay", "--once"], env)
@@ -116,6 +119,60 @@ def test_events_wait_while_nats_is_down_and_go_out_when_it_returns(
     messages = stream_messages(private_nats.url)
     assert [(m["subject"], m["msg_id"]) for m in messages] == [(r[1], r[0]) for r in outbox(db_url)]
     assert [m["payload"]["user_id"] for m in messages] == [1, 1, 2]
+
+
+class RelayKilled(BaseException):
+    """Stands in for the relay's process dying: nothing after it runs."""
+
+
+def test_a_relay_killed_mid_batch_resends_only_what_was_not_acknowledged(
+    db_url,
+    private_nats,  # noqa: F811
+    monkeypatch,
+):
+    """Each event is marked as JetStream acknowledges it: a relay that dies after k
+    acknowledgements leaves k marked, and the next relay sends the rest, each event
+    landing once by Nats-Msg-Id with no help from the duplicate window."""
+    from eod.outbox import relay
+
+    total, killed_after = 7, 3
+    with contextlib.closing(connect(db_url)) as conn, conn, conn.cursor() as cur:
+        ids = [str(enqueue(cur, "eod.test.event", {"n": n})) for n in range(total)]
+
+    real_mark = relay.mark_published
+    marked: list[str] = []
+
+    def dies_after_k(cur, event_id):
+        real_mark(cur, event_id)
+        marked.append(event_id)
+        if len(marked) == killed_after:
+            raise RelayKilled
+
+    monkeypatch.setattr(relay, "mark_published", dies_after_k)
+    with pytest.raises(RelayKilled):
+        relay_once(db_url, private_nats.url, batch_size=5)
+    monkeypatch.setattr(relay, "mark_published", real_mark)
+    published = {r[0] for r in outbox(db_url) if r[3] is not None}
+    assert published == set(ids[:killed_after])
+    assert [m["msg_id"] for m in stream_messages(private_nats.url)] == ids[:killed_after]
+
+    # the restarted relay sends the other four, none twice (no duplicate to drop)
+    report = relay_once(db_url, private_nats.url, batch_size=5)
+    assert (report.published, report.duplicates) == (total - killed_after, 0)
+    assert [m["msg_id"] for m in stream_messages(private_nats.url)] == ids
+    assert all(r[3] is not None for r in outbox(db_url))
+
+
+def test_a_second_relay_leaves_the_work_to_the_one_publishing(db_url, private_nats):  # noqa: F811
+    from eod.outbox.relay import _RELAY_LOCK_KEY
+
+    with contextlib.closing(connect(db_url)) as conn, conn, conn.cursor() as cur:
+        enqueue(cur, "eod.test.event", {"n": 1})
+    with contextlib.closing(connect(db_url, autocommit=True)) as holder:
+        with holder.cursor() as cur:
+            cur.execute("select pg_advisory_lock(%s)", (_RELAY_LOCK_KEY,))
+        assert relay_once(db_url, private_nats.url).published == 0
+    assert relay_once(db_url, private_nats.url).published == 1
 
 
 def test_enqueue_refuses_subjects_no_stream_carries(db_url):

@@ -192,12 +192,32 @@ def run_build(
     if result.exception is not None and not outcome.nodes:
         raise DbtBuildFailed(f"dbt build for {business_date} did not run: {result.exception}")
     if outcome.errors:
-        first = outcome.errors[0]
-        raise DbtBuildFailed(
-            f"dbt build for {business_date}: {len(outcome.errors)} node(s) failed, first "
-            f"{first.unique_id}: {first_line(first.message or first.status)}"
-        )
+        raise DbtBuildFailed(failure_reason(outcome.errors))
     return outcome
+
+
+# dbt's own lines around the database's reason: "Database Error in model x (path)"
+# before it, "compiled code at target/..." after it.
+_DBT_FRAMING = (
+    "database error in ",
+    "compilation error in ",
+    "runtime error in ",
+    "compiled code at ",
+)
+
+
+def failure_reason(errors: list[NodeOutcome]) -> str:
+    """One line naming the node that failed and the database's reason, e.g. `model
+    int_x: canceling statement due to statement timeout`; a model's error before a
+    test's (a test fails because its model did), and how many more failed."""
+    first = sorted(errors, key=lambda n: not n.unique_id.startswith("model."))[0]
+    kind, _, name = first.unique_id.partition(".")
+    name = name.partition(".")[2].split(".")[0] or first.unique_id
+    lines = [line.strip() for line in (first.message or "").splitlines() if line.strip()]
+    reasons = [line for line in lines if not line.lower().startswith(_DBT_FRAMING)]
+    reason = reasons[0] if reasons else first_line(first.message, first.status)
+    more = f" (and {len(errors) - 1} more node(s))" if len(errors) > 1 else ""
+    return f"{kind} {name}: {reason}{more}"
 
 
 def _outcome(result) -> BuildOutcome:

@@ -91,3 +91,19 @@ def close_status(database_url: str, business_dates: list[date] | None = None) ->
         step[-1] = step[-1] or {}
         by_date.setdefault(day, []).append(StepRecord(*step))
     return [DateStatus(day, steps) for day, steps in sorted(by_date.items())]
+
+
+def undelivered(database_url: str) -> list[str]:
+    """One line per kind of message the close wrote that has not left yet: events not
+    yet acknowledged by NATS (the next close or `eod serve` relays them)."""
+    ((events, oldest),) = fetch_all(
+        database_url,
+        "select count(*), min(created_at) from eod.outbox where published_at is null",
+    )
+    lines = []
+    if events:
+        lines.append(
+            f"outbox: {events} event(s) not yet published to NATS,"
+            f" oldest {oldest:%Y-%m-%d %H:%M:%S%z}"
+        )
+    return lines

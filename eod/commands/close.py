@@ -55,12 +55,16 @@ def _backfill(args) -> int:
 
 
 def _status(args) -> int:
-    from eod.close.status import close_status
+    from eod.close.status import close_status, undelivered
 
     day = parse_date(args.date, "--date") if args.date else None
-    dates = close_status(Context().database_url, [day] if day else None)
+    database_url = Context().database_url
+    dates = close_status(database_url, [day] if day else None)
+    waiting = undelivered(database_url)
     if not any(d.steps for d in dates):
         print("no close recorded" + (f" for {day}" if day else ""))
+        for line in waiting:
+            print(line)
         return 0
     code = 0
     for d in dates:
@@ -73,4 +77,6 @@ def _status(args) -> int:
             if s.status == "failed":
                 code = 1
         print(d.outcome())
+    for line in waiting:
+        print(line)
     return code

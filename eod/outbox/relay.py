@@ -1,11 +1,13 @@
 """Relay pending outbox events to NATS JetStream.
 
 Each pending row is published with header `Nats-Msg-Id` = event_id, in outbox order,
-then marked published in the same database transaction that locked it. Delivery is
-once: a row marked published is never sent again, and a row sent but not marked (a
-crash between the two) is dropped by JetStream's duplicate window when re-sent.
+and marked published (committed) as soon as JetStream acknowledges it, message by
+message: a relay killed mid-batch leaves marked exactly the events JetStream holds,
+so the next relay re-sends only the one whose acknowledgement it may have missed (a
+crash between the ack and the mark), which JetStream's duplicate window drops.
 While NATS is unreachable nothing is marked, so the events wait for the next relay.
-Rows are locked with SKIP LOCKED, so two relays never send the same row at once.
+One relay publishes at a time (a session advisory lock): a second one finds the lock
+held and leaves the work to the first, so the stream keeps the outbox's order.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 DUPLICATE_WINDOW_S = 120.0
 BATCH_SIZE = 500
+_RELAY_LOCK_KEY = 0x0E0D_0B0C  # the advisory lock one relay holds while it publishes
 
 
 @dataclass
@@ -60,10 +63,9 @@ async def _quiet(exc: Exception) -> None:
     log.debug("nats: %s", exc)
 
 
-async def _publish(nats_url: str, rows: list[tuple], report: RelayReport) -> list[str]:
-    """Publish rows in order; returns the event ids JetStream acknowledged."""
+async def _connect(nats_url: str):
     try:
-        nc = await asyncio.wait_for(
+        return await asyncio.wait_for(
             nats.connect(
                 nats_url,
                 connect_timeout=3,
@@ -77,60 +79,69 @@ async def _publish(nats_url: str, rows: list[tuple], report: RelayReport) -> lis
         raise ServiceError(
             f"NATS at {nats_url} is unreachable: {exc or type(exc).__name__}"
         ) from None
-    acked: list[str] = []
+
+
+def mark_published(cur, event_id: str) -> None:
+    """Record one event as accepted by JetStream (autocommit: it lasts at once)."""
+    cur.execute("update eod.outbox set published_at = now() where event_id = %s", (event_id,))
+
+
+def _pending(cur, batch_size: int) -> list[tuple]:
+    cur.execute(
+        """select event_id, subject, payload from eod.outbox
+           where published_at is null
+           order by seq
+           limit %s""",
+        (batch_size,),
+    )
+    return cur.fetchall()
+
+
+async def _relay(cur, nats_url: str, batch_size: int, report: RelayReport) -> None:
+    """Publish pending rows batch by batch, marking each as JetStream acknowledges it."""
+    rows = _pending(cur, batch_size)
+    if not rows:
+        return
+    nc = await _connect(nats_url)
     try:
         js = nc.jetstream(timeout=5)
         await ensure_streams(js)
-        for event_id, subject, payload in rows:
-            body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-            try:
-                ack = await js.publish(subject, body, headers={"Nats-Msg-Id": str(event_id)})
-            except Exception as exc:
-                log.warning("publish of %s stopped at event %s: %s", subject, event_id, exc)
-                break
-            acked.append(str(event_id))
-            report.published += 0 if ack.duplicate else 1
-            report.duplicates += 1 if ack.duplicate else 0
-            report.subjects[subject] = report.subjects.get(subject, 0) + 1
+        while rows:
+            for event_id, subject, payload in rows:
+                body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+                try:
+                    ack = await js.publish(subject, body, headers={"Nats-Msg-Id": str(event_id)})
+                except Exception as exc:
+                    log.warning("publish of %s stopped at event %s: %s", subject, event_id, exc)
+                    left = len(_pending(cur, batch_size))
+                    raise ServiceError(
+                        f"NATS at {nats_url} stopped accepting events; "
+                        f"{left}{'+' if left == batch_size else ''} left in the outbox"
+                    ) from None
+                mark_published(cur, str(event_id))
+                report.published += 0 if ack.duplicate else 1
+                report.duplicates += 1 if ack.duplicate else 0
+                report.subjects[subject] = report.subjects.get(subject, 0) + 1
+            rows = _pending(cur, batch_size) if len(rows) == batch_size else []
     finally:
         await nc.close()
-    return acked
 
 
 def relay_once(database_url: str, nats_url: str, batch_size: int = BATCH_SIZE) -> RelayReport:
-    """Publish every pending event; ServiceError (events left pending) when NATS fails."""
+    """Publish every pending event; ServiceError (events left pending) when NATS fails.
+    Returns at once, publishing nothing, while another relay holds the lock."""
     report = RelayReport()
-    while True:
-        conn = connect(database_url, application_name="eod-outbox-relay")
-        try:
-            with conn, conn.cursor() as cur:
-                cur.execute(
-                    """select event_id, subject, payload from eod.outbox
-                       where published_at is null
-                       order by seq
-                       limit %s
-                       for update skip locked""",
-                    (batch_size,),
-                )
-                rows = cur.fetchall()
-                if not rows:
-                    return report
-                acked = asyncio.run(_publish(nats_url, rows, report))
-                if acked:
-                    cur.execute(
-                        """update eod.outbox set published_at = now()
-                           where event_id = any(%s::uuid[])""",
-                        (acked,),
-                    )
-        finally:
-            conn.close()
-        if len(acked) < len(rows):
-            raise ServiceError(
-                f"NATS at {nats_url} stopped accepting events; "
-                f"{len(rows) - len(acked)} left in the outbox"
-            )
-        if len(rows) < batch_size:
-            return report
+    conn = connect(database_url, application_name="eod-outbox-relay", autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select pg_try_advisory_lock(%s)", (_RELAY_LOCK_KEY,))
+            if not cur.fetchone()[0]:
+                log.info("another outbox relay is publishing; leaving the events to it")
+                return report
+            asyncio.run(_relay(cur, nats_url, batch_size, report))
+    finally:
+        conn.close()  # releases the lock
+    return report
 
 
 def relay_forever(
