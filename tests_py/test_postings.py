@@ -107,3 +107,91 @@ def test_an_unbalanced_journal_is_refused_whole(db):
     with pytest.raises(psycopg2.errors.CheckViolation, match="does not sum to zero"):
         post(db)
     assert ledger(db) == []
+
+
+_LEG = """insert into exchange.ledger_entries
+              (journal_id, user_id, account, currency, amount, reference_type,
+               reference_id, business_date, effective_at, created_by)
+          values (%s, %s, %s, %s, %s, 'platform_transfer', 'T:1', %s, %s, 'platform')"""
+_J = "00000000-0000-0000-0000-0000000000aa"
+
+
+def _write_leg_by_leg(db_url: str, legs: list[tuple]) -> None:
+    """One transaction, one statement per leg, committed at the end."""
+    conn = psycopg2.connect(db_url)
+    try:
+        with conn, conn.cursor() as cur:
+            for user_id, account, currency, amount in legs:
+                cur.execute(_LEG, (_J, user_id, account, currency, Decimal(amount), D, POSTED_AT))
+    finally:
+        conn.close()
+
+
+def _journal_legs(db_url: str) -> list[tuple]:
+    return query(
+        db_url,
+        """select account, currency, amount from exchange.ledger_entries
+           where journal_id = %s order by entry_id""",
+        (_J,),
+    )
+
+
+def test_a_journal_written_leg_by_leg_in_one_transaction_is_accepted(db):
+    # three statements: the user's BTC leg, then the house leg in two parts
+    legs = [
+        (7, "user", "BTC", "-0.5"),
+        (None, "house:fees", "BTC", "0.2"),
+        (None, "house:fees", "BTC", "0.3"),
+    ]
+    _write_leg_by_leg(db, legs)
+    assert _journal_legs(db) == [
+        ("user", "BTC", Decimal("-0.5")),
+        ("house:fees", "BTC", Decimal("0.2")),
+        ("house:fees", "BTC", Decimal("0.3")),
+    ]
+
+
+def test_a_journal_left_unbalanced_at_commit_is_refused_naming_it(db):
+    legs = [(7, "user", "BTC", "-0.5"), (None, "house:fees", "BTC", "0.4")]
+    with pytest.raises(psycopg2.errors.CheckViolation) as refused:
+        _write_leg_by_leg(db, legs)
+    # the ledger's amounts are numeric(38, 18): -0.5 + 0.4 in that scale
+    left_over = (Decimal("-0.5") + Decimal("0.4")).quantize(Decimal(10) ** -18)
+    assert refused.value.diag.message_primary == (
+        f"journal {_J} does not sum to zero in BTC (sum {left_over})"
+    )
+    assert _journal_legs(db) == []
+
+
+def test_a_writer_declaring_whole_journals_has_each_statement_checked(db):
+    # the close's postings declare whole journals: an unbalanced statement is refused
+    # at once, and nothing is written
+    conn = psycopg2.connect(db)
+    try:
+        refused = pytest.raises(psycopg2.errors.CheckViolation, match=f"journal {_J} does not sum")
+        with refused, conn, conn.cursor() as cur:
+            cur.execute(postings.WHOLE_JOURNALS)
+            cur.execute(_LEG, (_J, 7, "user", "BTC", Decimal("-0.5"), D, POSTED_AT))
+    finally:
+        conn.close()
+    assert _journal_legs(db) == []
+
+
+def test_a_writer_cannot_stamp_its_legs_with_another_transaction(db):
+    # tx_id tells which closes can see an entry: the ledger sets it, never its writer
+    conn = psycopg2.connect(db)
+    try:
+        refused = pytest.raises(psycopg2.errors.CheckViolation, match="tx_id is set by the ledger")
+        with refused, conn, conn.cursor() as cur:
+            for user_id, account, amount in ((7, "user", "-0.5"), (None, "house:fees", "0.5")):
+                cur.execute(
+                    """insert into exchange.ledger_entries
+                           (journal_id, user_id, account, currency, amount, reference_type,
+                            reference_id, business_date, effective_at, created_by, tx_id)
+                       values (%s, %s, %s, 'BTC', %s, 'platform_transfer', 'T:1', %s, %s,
+                               'platform', '3')""",
+                    (_J, user_id, account, Decimal(amount), D, POSTED_AT),
+                )
+    finally:
+        conn.close()
+    assert _journal_legs(db) == []

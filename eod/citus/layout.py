@@ -165,35 +165,17 @@ def unplaced_dbt_tables(cur) -> list[str]:
     return [row[0] for row in cur.fetchall()]
 
 
-# The ledger's balance rule, at commit. On one Postgres a statement trigger checks the
-# journals each statement inserted (0004). On Citus a statement's rows reach a shard in
-# more than one statement whenever a connection serves several shards (a COPY is ended
-# on one shard to go on with another), so one journal's legs can be split, and a valid
-# journal would be refused. There every leg is checked at commit instead, in its shard:
-# a deferred constraint trigger sums the leg's journal in that shard (all its legs are
-# there), through an index on journal_id. Queried by the shard's own name (TG_TABLE_NAME):
-# by the table's name it would be a distributed query from a shard, which Citus refuses.
+# The ledger's balance rule (migration 0700, its one home) as it is attached in the
+# shards. On one Postgres a writer that inserts whole journals per statement may have
+# each statement checked instead of each leg at commit. On Citus a statement's rows
+# reach a shard in more than one statement whenever a connection serves several shards
+# (a COPY is ended on one shard to go on with another), so one journal's legs can be
+# split and a statement check would refuse a valid journal: there every leg is checked
+# at commit, in its shard (all the journal's legs are there), whatever the writer says;
+# the shard's transaction ids are the worker's, so the journal is found by its id.
+BALANCE_FUNCTION = "exchange.check_journal_balanced_at_commit()"
 BALANCE_AT_COMMIT = (
-    """create or replace function exchange.check_journal_balanced_at_commit()
-       returns trigger
-       language plpgsql
-       as $$
-       declare
-           unbalanced record;
-       begin
-           execute format(
-               'select currency, sum(amount) as total from %I.%I where journal_id = $1 '
-               'group by currency having sum(amount) <> 0 limit 1',
-               tg_table_schema, tg_table_name
-           ) into unbalanced using new.journal_id;
-           if unbalanced.currency is not null then
-               raise exception 'journal % does not sum to zero in % (sum %)',
-                   new.journal_id, unbalanced.currency, unbalanced.total
-                   using errcode = 'check_violation';
-           end if;
-           return null;
-       end
-       $$""",
+    # a leg's journal is summed in its shard, found by journal_id
     "create index if not exists ledger_entries_journal_idx on exchange.ledger_entries (journal_id)",
     "drop trigger if exists ledger_entries_balanced on exchange.ledger_entries",
     "drop trigger if exists ledger_entries_balanced_at_commit on exchange.ledger_entries",
@@ -208,7 +190,8 @@ def balance_checked_at_commit(cur) -> bool:
     cur.execute(
         """select exists (select 1 from pg_trigger
                           where tgrelid = 'exchange.ledger_entries'::regclass
-                            and tgname = 'ledger_entries_balanced_at_commit')
+                            and tgname = 'ledger_entries_balanced_at_commit'
+                            and tgqual is null)
               and not exists (select 1 from pg_trigger
                               where tgrelid = 'exchange.ledger_entries'::regclass
                                 and tgname = 'ledger_entries_balanced')"""

@@ -28,7 +28,7 @@ from eod.errors import InputError
 
 def register(subparsers) -> None:
     bench = subparsers.add_parser("bench", help="benchmarks that print figures")
-    which = bench.add_subparsers(dest="bench", metavar="{close,models}")
+    which = bench.add_subparsers(dest="bench", metavar="{close,models,posting}")
     # plain `eod bench` is the close benchmark at its default scale
     bench.set_defaults(
         handler=_bench_close,
@@ -60,6 +60,11 @@ def register(subparsers) -> None:
     p.add_argument("--start", default="2026-01-01", help="first business date (YYYY-MM-DD)")
     p.add_argument("--keep", action="store_true", help="keep the benchmark database")
     p.set_defaults(handler=_bench_models)
+    j = which.add_parser("posting", help="what the ledger's balance rule costs a fee journal")
+    j.add_argument("--journals", type=int, default=241_000, help="two-leg fee journals to post")
+    j.add_argument("--history", type=int, default=4_000_000, help="legs already in the ledger")
+    j.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    j.set_defaults(handler=_bench_posting)
 
 
 def _bench_close(args) -> int:
@@ -81,6 +86,23 @@ def _bench_close(args) -> int:
 
         return bench_close_citus(ctx.database_url, ctx.settings.state_dir, **bench)
     return bench_close(ctx.database_url, **bench)
+
+
+def _bench_posting(args) -> int:
+    from eod.devkit.bench.database import bench_database
+    from eod.devkit.bench.posting import bench_posting
+    from eod.migrations import migrate
+
+    if args.journals < 1 or args.history < 0:
+        raise InputError("--journals must be at least 1 and --history at least 0")
+    ctx = Context()
+    with bench_database(ctx.database_url, "eod_bench_posting", keep=args.keep) as bench:
+        migrate(bench.url)
+        figures = bench_posting(bench.url, args.journals, args.history)
+    print(f"posting {args.journals} journals ({2 * args.journals} legs) beside {args.history}:")
+    for what, seconds in figures.items():
+        print(f"  {what:55s} {seconds:6.2f}s")
+    return 0
 
 
 def copy_simulated_captures(conn) -> None:

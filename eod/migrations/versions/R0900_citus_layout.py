@@ -10,8 +10,8 @@ that move are dropped for the move; those from a distributed or reference table 
 reference table are created again. A key from a coordinator table to a reference
 table (exchange.accounts' currency) is not: it would draw the account-state machine's
 tables into Citus's metadata, and they stay plain Postgres tables. Triggers go with
-the tables into every shard; the ledger's balance rule is checked at commit there
-(layout.BALANCE_AT_COMMIT).
+the tables into every shard; the ledger's balance rule (migration 0700) is checked
+leg by leg at commit there (layout.BALANCE_AT_COMMIT).
 
 Idempotent: a table already laid out is left as it is. `pending` asks for it again on
 a database that became a coordinator after this first ran (as a no-op).
@@ -88,7 +88,7 @@ def _widen_keys(cur, table: str) -> None:
 def apply(cur) -> None:
     if not layout.citus_enabled(cur):
         return
-    # the ledger's triggers (balance per statement, append-only) run in its shards
+    # the ledger's triggers (balance at commit, append-only) run in its shards
     cur.execute("set local citus.enable_unsafe_triggers = on")
     cur.execute(
         "select format('alter database %I set citus.enable_unsafe_triggers = on', "
@@ -126,6 +126,16 @@ def apply(cur) -> None:
         if table in laid_out:
             cur.execute(f'alter table {table} add constraint "{name}" {definition}')
     if layout.JOURNAL_ANCHOR in laid_out and not layout.balance_checked_at_commit(cur):
+        # the rule's function on every node before the shards' triggers call it (one
+        # created before `create extension citus` is on the coordinator alone)
+        cur.execute(
+            """select not exists (select 1 from pg_dist_object
+                                  where classid = 'pg_proc'::regclass
+                                    and objid = %s::regprocedure)""",
+            (layout.BALANCE_FUNCTION,),
+        )
+        if cur.fetchone()[0]:
+            cur.execute("select create_distributed_function(%s)", (layout.BALANCE_FUNCTION,))
         for statement in layout.BALANCE_AT_COMMIT:
             cur.execute(statement)
 
