@@ -47,7 +47,13 @@ class Cutover:
         return ZoneInfo(self.zone)
 
     def _instant_on(self, day: date) -> datetime:
-        """The cutover instant on a local calendar day, as UTC."""
+        """The cutover instant on a local calendar day, as UTC.
+
+        A wall time read as RFC 5545 reads it, which is zoneinfo's fold=0: one that a
+        fall-back day repeats is its first occurrence, one that a spring-forward day
+        skips is read with the offset in force before the jump. The SQL macro
+        `cutover_instant` reads it the same way.
+        """
         return datetime.combine(day, self.at, tzinfo=self.tz).astimezone(UTC)
 
     def window(self, business_date: date) -> tuple[datetime, datetime]:

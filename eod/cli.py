@@ -18,8 +18,21 @@ from eod.config import apply_prefect_defaults
 from eod.errors import EodError
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with an argument error said in one line (`eod close: the following
+    arguments are required: --date`) rather than after a usage block; `--help` still
+    shows the usage. Subcommands' parsers are of the same class."""
+
+    def error(self, message: str):
+        print(
+            f"{self.prog}: {message.splitlines()[0] if message else 'bad arguments'}",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="eod", description="End-of-day close for a centralised crypto exchange."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")

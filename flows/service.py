@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from eod.close import dbt_build
-from eod.close.calendar import dates_to_close, first_closed_date
+from eod.close.calendar import dates_to_close, first_closed_date, require_ended
 from eod.close.status import DateStatus, close_status
 from eod.context import Context
 from eod.errors import EodError, InputError
@@ -56,6 +56,7 @@ def run_close(business_date: date, ctx: Context | None = None) -> CloseReport:
     outcome, the dates it never reached included.
     """
     ctx = ctx or Context()
+    require_ended(ctx.settings.cutover, business_date)
     ctx.settings.require_real_close()
     database_url = ctx.database_url
     planned = _planned_dates(database_url, business_date)
@@ -76,6 +77,7 @@ def backfill(start: date, end: date, ctx: Context | None = None) -> CloseReport:
     if end < start:
         raise InputError(f"--end {end} is before --start {start}")
     ctx = ctx or Context()
+    require_ended(ctx.settings.cutover, end)
     ctx.settings.require_real_close()
     first = first_closed_date(ctx.database_url)
     report = CloseReport()

@@ -8,7 +8,7 @@ just before its scheduled start, never one read off the wall clock.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from eod.business_date import Cutover
 from eod.db import transaction
@@ -48,3 +48,17 @@ def dates_to_close(database_url: str, business_date: date) -> list[date]:
 def business_date_ended_before(cutover: Cutover, scheduled_start: datetime) -> date:
     """The business date whose window ended at or before a scheduled start."""
     return cutover.business_date_of(scheduled_start) - timedelta(days=1)
+
+
+def require_ended(cutover: Cutover, business_date: date, now: datetime | None = None) -> None:
+    """Refuse (InputError) a date whose window has not ended yet: its captures would be
+    read before the engine, custody and the chain reached the end of the date. The
+    wall clock only guards here; which date to close comes from the caller."""
+    end = cutover.window(business_date)[1]
+    now = now or datetime.now(UTC)
+    if now < end:
+        ends = end.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        raise InputError(
+            f"business date {business_date} has not ended yet: it ends at {ends}"
+            f" (cutover {cutover})"
+        )
