@@ -16,8 +16,9 @@ For each date to close, oldest first, the steps run in this order, each recorded
     finalise_closures      matured closure requests with zero balances become closed
     close                  seal D, eod.close.completed
 
-However the run ends, it then relays what is pending in the outbox (this run's
-events and any an earlier run left) to NATS, without failing when NATS is down.
+However the run ends, it then delivers what is pending (this run's pages and events
+and any an earlier run left): pages to the pager, events to NATS, without failing
+when either is down (they wait for the next close or `eod serve`).
 
 A step that fails or runs past EOD_STEP_TIMEOUT_S is recorded as failed, pages
 on-call, and stops the close: later steps and later dates do not run (a step running
@@ -88,9 +89,20 @@ def _run_step(ctx: Context, ledger: StepLedger, name: str, step) -> dict | None:
         raise  # a deposed leader records nothing: the new leader owns the date
     except Exception as exc:
         reason = first_line(exc)
-        ledger.fail(name, reason)
+        _record_failure(ledger, name, reason)
         page_failure(ctx, business_date, name, reason)
         raise CloseFailed(f"{business_date} {name}: {reason}") from None
+
+
+def _record_failure(ledger: StepLedger, name: str, reason: str) -> None:
+    """Record a failed step; when the database cannot take it (it may be what failed),
+    the step stays `running` and re-runs like a failed one: the page still goes."""
+    try:
+        ledger.fail(name, reason)
+    except leader.NotLeader:
+        raise
+    except Exception as exc:
+        get_run_logger().error("could not record %s as failed: %s", name, first_line(exc))
 
 
 def _run_stage(ctx: Context, ledger: StepLedger, stage) -> list:

@@ -14,6 +14,7 @@ from datetime import date
 
 from eod.close import dbt_build
 from eod.close.calendar import dates_to_close, first_closed_date, require_ended
+from eod.close.leader import Deposed
 from eod.close.status import DateStatus, close_status
 from eod.context import Context
 from eod.errors import EodError, InputError
@@ -29,22 +30,27 @@ class CloseReport:
 
     dates: list[DateStatus] = field(default_factory=list)
     failure: str | None = None
+    # set when this close lost its leadership: the new leader owns the dates, so the
+    # report is that one line, not the dates' records the new leader is writing
+    deposed: str | None = None
 
     @property
     def exit_code(self) -> int:
         """0 only when every date closed with no check broken; 2 when a run failed."""
-        if self.failure:
+        if self.failure or self.deposed:
             return 2
         return 0 if self.dates and all(d.ok for d in self.dates) else 1
 
     def lines(self) -> list[str]:
-        return [d.outcome() for d in self.dates]
+        return [] if self.deposed else [d.outcome() for d in self.dates]
 
     def merge(self, other: CloseReport) -> CloseReport:
         seen = {d.business_date: d for d in self.dates}
         seen.update({d.business_date: d for d in other.dates})
         return CloseReport(
-            sorted(seen.values(), key=lambda d: d.business_date), self.failure or other.failure
+            sorted(seen.values(), key=lambda d: d.business_date),
+            self.failure or other.failure,
+            self.deposed or other.deposed,
         )
 
 
@@ -65,6 +71,8 @@ def run_close(business_date: date, ctx: Context | None = None) -> CloseReport:
     failure = None
     try:
         eod_close(business_date=business_date.isoformat())
+    except Deposed as exc:
+        return CloseReport(deposed=str(exc))
     except EodError as exc:
         failure = str(exc)
     finally:
@@ -83,7 +91,7 @@ def backfill(start: date, end: date, ctx: Context | None = None) -> CloseReport:
     report = CloseReport()
     if first is None or start < first:
         report = run_close(start, ctx)  # starts the chain (or refuses if before it)
-        if report.failure:
+        if report.failure or report.deposed:
             return report
     return report.merge(run_close(end, ctx))
 

@@ -23,12 +23,14 @@ from eod.capture import capture_staking as capture_staking_total
 from eod.close import postings
 from eod.close.breaks import act_on_breaks, close_summary
 from eod.close.dbt_build import AFTER_CAPTURES, BEFORE_CAPTURES, run_build
+from eod.close.leader import check_fence
 from eod.close.steps import StepLedger
 from eod.context import Context
 from eod.db import transaction
 from eod.errors import first_line
 from eod.outbox import enqueue
 from eod.outbox.relay import relay_once
+from eod.paging import deliver_pages
 from eod.por import build_proof_of_reserves
 from eod.por_key import store_por_key
 from eod.seal import seal_close
@@ -56,7 +58,9 @@ def capture_registry(ctx: Context, ledger: StepLedger, name: str) -> dict | None
 
     return ledger.run(
         name,
-        lambda: capture_registry_snapshot(ctx.database_url, ledger.business_date, ctx.settings),
+        lambda: capture_registry_snapshot(
+            ctx.database_url, ledger.business_date, ctx.settings, ledger.fencing_token
+        ),
         atomic=False,
         announce=snapshot_completed,
     )
@@ -67,7 +71,9 @@ def capture_custody(ctx: Context, ledger: StepLedger, name: str) -> dict | None:
     """Read every custody wallet's balance (BitGo REST) into eod.custody_balances."""
     return ledger.run(
         name,
-        lambda: capture_custody_balances(ctx.database_url, ledger.business_date, ctx.settings),
+        lambda: capture_custody_balances(
+            ctx.database_url, ledger.business_date, ctx.settings, ledger.fencing_token
+        ),
         atomic=False,
     )
 
@@ -77,7 +83,9 @@ def capture_staking(ctx: Context, ledger: StepLedger, name: str) -> dict | None:
     """Read the StakingPool's totalStaked() into eod.onchain_staking."""
     return ledger.run(
         name,
-        lambda: capture_staking_total(ctx.database_url, ledger.business_date, ctx.settings),
+        lambda: capture_staking_total(
+            ctx.database_url, ledger.business_date, ctx.settings, ledger.fencing_token
+        ),
         atomic=False,
     )
 
@@ -88,7 +96,12 @@ def dbt_build_trading(ctx: Context, ledger: StepLedger, name: str) -> dict | Non
     staking, the journals. Any failing node fails the step."""
     return ledger.run(
         name,
-        lambda: run_build(ctx.database_url, ledger.business_date, BEFORE_CAPTURES).summary(),
+        lambda: run_build(
+            ctx.database_url,
+            ledger.business_date,
+            BEFORE_CAPTURES,
+            fencing_token=ledger.fencing_token,
+        ).summary(),
         atomic=False,
     )
 
@@ -100,8 +113,15 @@ def dbt_build(ctx: Context, ledger: StepLedger, name: str) -> dict | None:
 
     def work() -> dict:
         with transaction(ctx.database_url) as conn:
+            with conn.cursor() as cur:
+                check_fence(cur, ledger.fencing_token)
             store_por_key(conn, ctx.settings.por_secret)
-        return run_build(ctx.database_url, ledger.business_date, AFTER_CAPTURES).summary()
+        return run_build(
+            ctx.database_url,
+            ledger.business_date,
+            AFTER_CAPTURES,
+            fencing_token=ledger.fencing_token,
+        ).summary()
 
     return ledger.run(name, work, atomic=False)
 
@@ -136,7 +156,9 @@ def proof_of_reserves(ctx: Context, ledger: StepLedger, name: str) -> dict | Non
     """Build the Merkle sum tree per currency and publish the roots."""
     return ledger.run(
         name,
-        lambda: build_proof_of_reserves(ctx.database_url, ledger.business_date),
+        lambda: build_proof_of_reserves(
+            ctx.database_url, ledger.business_date, fencing_token=ledger.fencing_token
+        ),
         atomic=False,
     )
 
@@ -170,8 +192,15 @@ def complete_close(ctx: Context, ledger: StepLedger, name: str) -> dict | None:
 
 
 def relay_outbox(ctx: Context) -> None:
-    """Publish whatever is pending, this close's events and any earlier ones; when NATS
-    is down they wait in the outbox for the next close or `eod serve`. Never fails."""
+    """Deliver whatever is pending, this close's and any an earlier run left: pages to
+    the pager, events to NATS. What cannot leave (the pager or NATS is down) waits for
+    the next close or `eod serve`. Never fails the close."""
+    try:
+        pages = deliver_pages(ctx.database_url, ctx.settings)
+        if pages.errors:
+            log.warning("pages deferred: %s", pages.errors[-1])
+    except Exception as exc:
+        log.warning("pages deferred: %s", first_line(exc))
     if not ctx.settings.nats_url:
         return
     try:

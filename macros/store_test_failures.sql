@@ -11,6 +11,7 @@
         and res.status in ('pass', 'fail', 'warn') -%}
         {%- set name = res.node.name -%}
         {%- call statement('audit_' ~ loop.index) -%}
+            {{ check_fence() }};
             delete from audit.test_failures
             where business_date = {{ business_date }} and test_name = '{{ name }}';
             {%- if res.status != 'pass' %}

@@ -12,6 +12,7 @@ import pytest
 
 from eod.commands.close import close_date
 from eod.errors import EodError
+from eod.paging import undelivered_pages
 from tests_py.close_fixtures import running_exchange
 
 WINDOW = "executed_at >= %s::date::timestamptz and executed_at < (%s::date + 1)::timestamptz"
@@ -143,8 +144,14 @@ def test_close_clean_day_then_broken_day(db_url, nats_url, monkeypatch, tmp_path
         ) == [("succeeded",)]
         assert x.pager.events == []
 
-        # day 2: breaks are found, the two users are frozen, each check pages once
+        # day 2, the pager down: breaks are found, the two users are frozen whatever
+        # the pager does, and the pages wait in their outbox
+        x.pager.mode = "down"
         assert close_date(last) == 1
+        assert x.pager.events == []
+        assert [line.split(", oldest")[0] for line in undelivered_pages(x.db_url)] == [
+            "pager: 3 page(s) not yet accepted"
+        ]
         _assert_fee_journal_posted(x, last)
         breaks = x.fetch(
             "select user_id, currency from marts.recon_me_ledger where business_date = %s "
@@ -168,6 +175,17 @@ def test_close_clean_day_then_broken_day(db_url, nats_url, monkeypatch, tmp_path
         assert x.fetch(
             "select difference from marts.recon_staking where business_date = %s", (last,)
         ) == [(Decimal("7E-18"),)]
+
+        # the pager is back: the next run delivers each check's page once (same key on
+        # every attempt), runs no succeeded step again and adds nothing
+        x.pager.mode = "up"
+        x.fetch("update eod.page_outbox set next_attempt_at = now() returning 1")
+        ledger_rows = x.scalar("select count(*) from exchange.ledger_entries")
+        attempts = x.fetch("select step_name, attempts from eod.eod_runs order by 1, 2")
+        assert close_date(last) == 1
+        assert x.scalar("select count(*) from exchange.ledger_entries") == ledger_rows
+        assert x.fetch("select step_name, attempts from eod.eod_runs order by 1, 2") == attempts
+        assert undelivered_pages(x.db_url) == []
         by_check = {}
         for event in x.pager.events:
             by_check.setdefault(event["dedup_key"], []).append(event)
@@ -176,12 +194,11 @@ def test_close_clean_day_then_broken_day(db_url, nats_url, monkeypatch, tmp_path
         assert str(last) in me_page["payload"]["summary"]
         assert me_page["payload"]["custom_details"]["breaks"] == len(drifted)
 
-        # a re-run adds nothing, runs no succeeded step again and pages nothing new
-        ledger_rows = x.scalar("select count(*) from exchange.ledger_entries")
-        attempts = x.fetch("select step_name, attempts from eod.eod_runs order by 1, 2")
+        # the attempt made while the pager was down carried one of the same keys
+        assert len(x.pager.attempts) == 4
+        assert {a["dedup_key"] for a in x.pager.attempts} == set(by_check)
+        # a re-run pages nothing new
         assert close_date(last) == 1
-        assert x.scalar("select count(*) from exchange.ledger_entries") == ledger_rows
-        assert x.fetch("select step_name, attempts from eod.eod_runs order by 1, 2") == attempts
         assert len(x.pager.events) == 3
 
         # every event went through the outbox and was relayed to JetStream

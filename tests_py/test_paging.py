@@ -1,21 +1,33 @@
-"""Paging: PagerDuty Events v2 bodies over real HTTP to the loopback simulator."""
+"""Paging: pages wait in the page outbox and leave for the loopback PagerDuty simulator
+over real HTTP, retried with backoff under the same dedup key until accepted."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
+import types
 import urllib.error
 import urllib.request
 from datetime import date
 
+import psycopg2
 import pytest
 
 from eod.config import Settings
 from eod.devkit.simulators.pager import PagerSimulator
-from eod.errors import ConfigError, ServiceError
-from eod.paging import dedup_key, format_breaks, page, page_breaks, page_step_failure
+from eod.paging import (
+    Page,
+    breaks_page,
+    dedup_key,
+    deliver_pages,
+    enqueue_page,
+    format_breaks,
+    step_failure_page,
+    undelivered_pages,
+)
 from eod.paging import events as paging_events
+from eod.paging import outbox as page_outbox
 
 D = date(2026, 3, 14)
 
@@ -26,24 +38,37 @@ def pager():
         yield sim
 
 
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch):
-    monkeypatch.setattr(paging_events, "BACKOFF_S", 0.01)
-
-
 def settings(url: str | None, key: str | None = "R0UT1NGKEY") -> Settings:
     return dataclasses.replace(Settings.from_env(), pager_url=url, pager_routing_key=key)
 
 
-def test_page_posts_events_v2_shape(pager):
-    reply = page(
-        settings(pager.url), "eod/2026-03-14/custody", "custody drift", "critical", {"n": 1}
-    )
-    assert reply == {
-        "status": "success",
-        "message": "Event processed",
-        "dedup_key": "eod/2026-03-14/custody",
-    }
+def queue(db_url: str, *pages: Page) -> list[int]:
+    with psycopg2.connect(db_url) as conn, conn.cursor() as cur:
+        return [enqueue_page(cur, page) for page in pages]
+
+
+def pages(db_url: str) -> list[dict]:
+    with psycopg2.connect(db_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            """select page_id, dedup_key, attempts, last_error,
+                      accepted_at is not null as accepted, refused_at is not null as refused,
+                      extract(epoch from next_attempt_at - last_attempt_at) as pause_s
+               from eod.page_outbox order by page_id"""
+        )
+        names = [c.name for c in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def make_due(db_url: str) -> None:
+    """Time passes: every waiting page is due again."""
+    with psycopg2.connect(db_url) as conn, conn.cursor() as cur:
+        cur.execute("update eod.page_outbox set next_attempt_at = now()")
+
+
+def test_a_page_leaves_in_events_v2_shape(db_url, pager):
+    queue(db_url, Page("eod/2026-03-14/custody", "custody drift", "critical", {"n": 1}))
+    report = deliver_pages(db_url, settings(pager.url))
+    assert (report.accepted, report.failed, report.refused) == (1, 0, 0)
     assert pager.events == [
         {
             "routing_key": "R0UT1NGKEY",
@@ -57,6 +82,11 @@ def test_page_posts_events_v2_shape(pager):
             },
         }
     ]
+    [row] = pages(db_url)
+    assert (row["accepted"], row["attempts"]) == (True, 1)
+    # delivered once: a second round sends nothing
+    assert deliver_pages(db_url, settings(pager.url)).accepted == 0
+    assert len(pager.attempts) == 1
 
 
 def test_dedup_key_is_stable_per_date_and_check():
@@ -65,19 +95,11 @@ def test_dedup_key_is_stable_per_date_and_check():
     assert dedup_key(D, "me_ledger") != dedup_key(date(2026, 3, 15), "me_ledger")
 
 
-def test_repeated_failure_keeps_its_key(pager):
-    rows = [{"user_id": 7, "currency": "BTC", "difference": "0.5"}]
-    page_breaks(settings(pager.url), D, "me_ledger", 1, rows)
-    page_breaks(settings(pager.url), D, "me_ledger", 1, rows)
-    keys = {e["dedup_key"] for e in pager.events}
-    assert keys == {"eod/2026-03-14/me_ledger"}
-    assert len(pager.events) == 2
-
-
-def test_page_names_date_check_count_and_first_breaks(pager):
+def test_a_page_names_date_check_count_and_first_breaks():
     rows = [{"user_id": u, "currency": "ETH", "difference": f"{u}.5"} for u in range(1, 9)]
-    page_breaks(settings(pager.url), D, "me_ledger", 8, rows)
-    payload = pager.events[0]["payload"]
+    page = breaks_page(D, "me_ledger", 8, rows)
+    assert page.dedup_key == "eod/2026-03-14/me_ledger"
+    payload = page.payload()
     assert payload["summary"] == (
         "EOD 2026-03-14 me_ledger: 8 breaks; first: "
         "user_id=1 currency=ETH difference=1.5; user_id=2 currency=ETH difference=2.5; "
@@ -87,6 +109,9 @@ def test_page_names_date_check_count_and_first_breaks(pager):
     assert payload["custom_details"]["breaks"] == 8
     assert payload["custom_details"]["business_date"] == "2026-03-14"
     assert [r["user_id"] for r in payload["custom_details"]["first"]] == [1, 2, 3, 4, 5]
+    failure = step_failure_page(D, "dbt_build", "timeout")
+    assert failure.dedup_key == "eod/2026-03-14/step:dbt_build"
+    assert failure.payload()["summary"] == "EOD 2026-03-14 step dbt_build failed: timeout"
 
 
 def test_format_breaks_single_break_and_long_text():
@@ -95,44 +120,131 @@ def test_format_breaks_single_break_and_long_text():
     assert len(long) == 1024 and long.endswith("...")
 
 
-def test_retries_on_5xx_then_succeeds(pager):
-    pager.fail_next(2, 503)
-    page_step_failure(settings(pager.url), D, "dbt_build", "timeout")
-    assert len(pager.events) == 1
-    assert pager.events[0]["dedup_key"] == "eod/2026-03-14/step:dbt_build"
-    assert "dbt_build failed: timeout" in pager.events[0]["payload"]["summary"]
+def test_a_bad_severity_is_refused_before_anything_is_queued():
+    with pytest.raises(ValueError, match="severity"):
+        Page("k", "s", severity="fatal")
 
 
-def test_gives_up_after_retries_with_one_line(pager):
-    pager.fail_next(5, 500)
-    with pytest.raises(ServiceError) as err:
-        page(settings(pager.url), "k", "s")
-    assert "after 3 tries" in str(err.value) and "\n" not in str(err.value)
-    assert pager.events == []
+@pytest.mark.parametrize("mode", ["down", "500"])
+def test_retried_with_backoff_under_the_same_key_until_accepted(db_url, pager, mode):
+    """The pager is down (or failing): the page waits, each failed attempt doubles the
+    pause before the next, every attempt carries the same dedup key, and once the
+    pager is back the page is accepted once."""
+    queue(db_url, step_failure_page(D, "dbt_build", "timeout"))
+    pager.mode = mode
+    pauses = []
+    for attempt in range(1, 4):
+        report = deliver_pages(db_url, settings(pager.url))
+        assert (report.accepted, report.failed) == (0, 1)
+        [row] = pages(db_url)
+        assert (row["attempts"], row["accepted"], row["refused"]) == (attempt, False, False)
+        pauses.append(float(row["pause_s"]))
+        # not due yet: a round before the pause is over sends nothing
+        assert deliver_pages(db_url, settings(pager.url)).failed == 0
+        make_due(db_url)
+    base = page_outbox.BACKOFF_S
+    assert pauses == [base, 2 * base, 4 * base]
+    assert "pager" in row["last_error"] and "\n" not in row["last_error"]
+    assert [line.split(", oldest")[0] for line in undelivered_pages(db_url)] == [
+        "pager: 1 page(s) not yet accepted"
+    ]
+    assert "last error: " in undelivered_pages(db_url)[0]
+
+    pager.mode = "up"
+    assert deliver_pages(db_url, settings(pager.url)).accepted == 1
+    assert [e["dedup_key"] for e in pager.events] == ["eod/2026-03-14/step:dbt_build"]
+    assert {a["dedup_key"] for a in pager.attempts} == {"eod/2026-03-14/step:dbt_build"}
+    assert len(pager.attempts) == 4
+    assert undelivered_pages(db_url) == []
 
 
-def test_connection_refused_is_a_service_error():
-    with PagerSimulator() as sim:
-        url = sim.url
-    with pytest.raises(ServiceError, match="pager unreachable"):
-        page(settings(url), "k", "s")
+def test_a_slow_pager_delays_the_page_not_the_caller(db_url, pager, monkeypatch):
+    """An answer slower than the client's timeout is a failed attempt, retried later
+    under the same key (the pager dedups the incident if it took the first)."""
+    monkeypatch.setattr(paging_events, "TIMEOUT_S", 0.2)
+    pager.mode, pager.slow_s = "slow", 1.0
+    queue(db_url, step_failure_page(D, "capture_custody", "HTTP 500"))
+    report = deliver_pages(db_url, settings(pager.url))
+    assert (report.accepted, report.failed) == (0, 1)
+    assert "timed out" in pages(db_url)[0]["last_error"]
+    pager.mode = "up"
+    make_due(db_url)
+    assert deliver_pages(db_url, settings(pager.url)).accepted == 1
 
 
-def test_no_pager_url_only_logs(caplog):
-    with caplog.at_level(logging.WARNING, logger="eod.paging.events"):
-        assert page(settings(None), "eod/2026-03-14/custody", "custody drift") is None
+def test_an_outage_stops_the_round_and_the_rest_wait(db_url, pager):
+    queue(db_url, *(step_failure_page(D, f"step{n}", "x") for n in range(3)))
+    pager.mode = "down"
+    report = deliver_pages(db_url, settings(pager.url))
+    assert (report.accepted, report.failed) == (0, 1)
+    assert [r["attempts"] for r in pages(db_url)] == [1, 0, 0]
+    pager.mode = "up"
+    make_due(db_url)
+    assert deliver_pages(db_url, settings(pager.url)).accepted == 3
+    assert [e["dedup_key"] for e in pager.events] == [
+        f"eod/2026-03-14/step:step{n}" for n in range(3)
+    ]
+
+
+def test_a_refused_page_is_kept_and_shown_not_retried(db_url, pager):
+    queue(db_url, step_failure_page(D, "close", "x"))
+    pager.fail_next(1, 400)
+    report = deliver_pages(db_url, settings(pager.url))
+    assert (report.accepted, report.refused) == (0, 1)
+    make_due(db_url)
+    assert deliver_pages(db_url, settings(pager.url)).refused == 0
+    assert len(pager.attempts) == 1
+    assert undelivered_pages(db_url) == [
+        "pager: 1 page(s) refused by the pager (see eod.page_outbox)"
+    ]
+
+
+def test_without_a_pager_url_a_page_is_only_logged(db_url, caplog):
+    queue(db_url, Page("eod/2026-03-14/custody", "custody drift"))
+    with caplog.at_level(logging.WARNING, logger="eod.paging.outbox"):
+        assert deliver_pages(db_url, settings(None)).accepted == 1
     assert "custody drift" in caplog.text and "eod/2026-03-14/custody" in caplog.text
+    assert undelivered_pages(db_url) == []
 
 
-def test_pager_url_without_routing_key_is_refused(pager):
-    with pytest.raises(ConfigError, match="EOD_PAGER_ROUTING_KEY"):
-        page(settings(pager.url, key=None), "k", "s")
+def test_a_pager_url_without_routing_key_leaves_the_page_waiting(db_url, pager):
+    queue(db_url, Page("k", "s"))
+    report = deliver_pages(db_url, settings(pager.url, key=None))
+    assert report.failed == 1 and "EOD_PAGER_ROUTING_KEY" in report.errors[0]
+    assert pager.attempts == []
 
 
-def test_bare_host_url_gets_the_enqueue_path(pager):
+def test_bare_host_url_gets_the_enqueue_path(db_url, pager):
+    queue(db_url, Page("k", "s"))
     bare = pager.url.removesuffix("/v2/enqueue")
-    page(settings(bare), "k", "s")
+    assert deliver_pages(db_url, settings(bare)).accepted == 1
     assert len(pager.events) == 1
+
+
+def test_a_page_commits_with_its_transaction_or_not_at_all(db_url):
+    """Written in the caller's transaction: rolled back with it, nothing is sent."""
+    conn = psycopg2.connect(db_url)
+    with conn.cursor() as cur:
+        enqueue_page(cur, Page("k", "s"))
+    conn.rollback()
+    conn.close()
+    assert pages(db_url) == []
+
+
+def test_the_serve_relay_delivers_pages_once_the_pager_is_back(db_url, pager):
+    from eod.commands.serve import _relay_round
+
+    queue(db_url, breaks_page(D, "custody", 1, [{"currency": "BTC"}]))
+    ctx = types.SimpleNamespace(
+        database_url=db_url, settings=settings(pager.url), nats_url="nats://127.0.0.1:1"
+    )
+    pager.mode = "down"
+    _relay_round(ctx)  # NATS unreachable too: both wait, nothing raises
+    assert pager.events == [] and pages(db_url)[0]["attempts"] == 1
+    pager.mode = "up"
+    make_due(db_url)
+    _relay_round(ctx)
+    assert [e["dedup_key"] for e in pager.events] == ["eod/2026-03-14/custody"]
 
 
 def _raw_post(url: str, body: bytes) -> tuple[int, dict]:
@@ -175,12 +287,6 @@ def test_simulator_generates_a_key_when_none_is_given(pager):
     }
     status, reply = _raw_post(pager.url, json.dumps(body).encode())
     assert status == 202 and reply["status"] == "success" and len(reply["dedup_key"]) == 32
-
-
-def test_bad_event_is_not_retried(pager):
-    with pytest.raises(ValueError):
-        page(settings(pager.url), "k", "s", severity="fatal")
-    assert pager.events == [] and pager.rejected == []
 
 
 def test_enqueue_alert_writes_the_page_as_an_outbox_event(db_url):

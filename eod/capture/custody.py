@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from eod.capture.http import get_json
+from eod.close.leader import check_fence
 from eod.config import Settings
 from eod.db import transaction
 from eod.errors import ConfigError, InputError
@@ -53,8 +54,11 @@ def balance_units(reply: Any, coin: str, wallet_id: str) -> int:
     return int(value)
 
 
-def capture_custody(database_url: str, business_date: date, settings: Settings) -> dict[str, Any]:
-    """Capture every custody wallet's balance into eod.custody_balances; returns a summary."""
+def capture_custody(
+    database_url: str, business_date: date, settings: Settings, fencing_token: int | None = None
+) -> dict[str, Any]:
+    """Capture every custody wallet's balance into eod.custody_balances; returns a summary.
+    With the close's fencing token, the landing transaction checks it first."""
     if not settings.custody_url:
         raise ConfigError("EOD_CUSTODY_URL is not set: nowhere to read custody balances from")
     if not settings.custody_token:
@@ -79,6 +83,8 @@ def capture_custody(database_url: str, business_date: date, settings: Settings) 
             database_url, business_date, uuid.UUID(capture_id), settings.state_dir
         )
         with transaction(database_url) as conn, conn.cursor() as cur:
+            if fencing_token is not None:
+                check_fence(cur, fencing_token)
             cur.execute(
                 "delete from eod.custody_balances where business_date = %s", (business_date,)
             )

@@ -22,6 +22,7 @@ from psycopg2 import errors
 
 from eod.capture.http import open_url
 from eod.capture.ndjson import CopySource, numbered_blocks, parse_header, split_header
+from eod.close.leader import check_fence
 from eod.config import Settings
 from eod.db import session, transaction
 from eod.errors import ConfigError, InputError
@@ -139,8 +140,11 @@ def _land_tentatively(
     return cur.rowcount
 
 
-def capture_registry(database_url: str, business_date: date, settings: Settings) -> dict[str, Any]:
-    """Capture the registry at the end of D into eod.me_balances; returns a summary."""
+def capture_registry(
+    database_url: str, business_date: date, settings: Settings, fencing_token: int | None = None
+) -> dict[str, Any]:
+    """Capture the registry at the end of D into eod.me_balances; returns a summary.
+    With the close's fencing token, the landing transaction checks it first."""
     if not settings.me_url:
         raise ConfigError("EOD_ME_URL is not set: nowhere to read the registry from")
     started = time.monotonic()
@@ -161,6 +165,8 @@ def capture_registry(database_url: str, business_date: date, settings: Settings)
         mark = lap("stream_s", started)
         # Landed in a transaction that commits only once validation passed.
         with transaction(database_url) as conn, conn.cursor() as cur:
+            if fencing_token is not None:
+                check_fence(cur, fencing_token)
             landed = _land_tentatively(cur, business_date, capture_id, as_of, sequence)
             if landed is not None:
                 # Statistics that know D's millions of rows, committed with them: the

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from eod.capture.http import post_json
+from eod.close.leader import check_fence
 from eod.config import Settings
 from eod.db import transaction
 from eod.errors import ConfigError, InputError, ServiceError
@@ -123,9 +124,12 @@ def block_before(chain: Chain, end: datetime) -> int:
     return low
 
 
-def capture_staking(database_url: str, business_date: date, settings: Settings) -> dict[str, Any]:
+def capture_staking(
+    database_url: str, business_date: date, settings: Settings, fencing_token: int | None = None
+) -> dict[str, Any]:
     """Capture totalStaked() at the block of the end of D into eod.onchain_staking;
-    returns a summary."""
+    returns a summary. With the close's fencing token, the landing transaction checks
+    it first."""
     if not settings.staking_rpc_url:
         raise ConfigError("EOD_STAKING_RPC_URL is not set")
     address = settings.staking_pool_address or ""
@@ -136,6 +140,8 @@ def capture_staking(database_url: str, business_date: date, settings: Settings) 
     block = block_before(chain, end)
     units = parse_uint256(post_json(chain.url, WHAT, eth_call_request(address, block)))
     with transaction(database_url) as conn, conn.cursor() as cur:
+        if fencing_token is not None:
+            check_fence(cur, fencing_token)
         cur.execute("delete from eod.onchain_staking where business_date = %s", (business_date,))
         cur.execute(
             """insert into eod.onchain_staking (business_date, total_staked_units, captured_at)

@@ -4,7 +4,9 @@ A ledger break suspends the user through the account-state machine (actor `eod`,
 the reason naming the break) in the same transaction that records the step; a user
 whose state has no move to suspended in the machine (already suspended, banned,
 closed, not yet KYC-approved) is left as is and listed. Each broken check pages once
-per date: the dedup key is derived from (date, check), so a re-run keeps it.
+per date: the dedup key is derived from (date, check), so a re-run keeps it. Pages
+are written to the page outbox in that same transaction and delivered after it
+commits: the freezes never wait on the pager.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from eod.accounts.transitions import UnknownUser, current_state, transition
 from eod.breaks.records import record_breaks
 from eod.context import Context
 from eod.db import rows_as_dicts, transaction
+from eod.errors import first_line
 from eod.outbox import enqueue
-from eod.paging import dedup_key, page_breaks, page_step_failure
+from eod.paging import breaks_page, enqueue_page, send, step_failure_page
 from eod.paging.alerts import enqueue_alert
 from fsm.machine import MACHINE, SYSTEM_ACTOR, State
 
@@ -100,31 +103,38 @@ def act_on_breaks(cur, ctx: Context, business_date: date) -> dict[str, Any]:
                 "first": sample,
             },
         )
-        page_breaks(ctx.settings, business_date, check, len(rows), sample)
+        enqueue_page(cur, breaks_page(business_date, check, len(rows), sample))
         enqueue_alert(cur, business_date, check, len(rows), sample)
     return detail
 
 
 def page_failure(ctx: Context, business_date: date, step: str, reason: str) -> None:
-    """Page a failed step and leave an `eod.alert` in the outbox."""
+    """Write the page of a failed step to the page outbox, with its `eod.alert` event,
+    in one transaction; the end of the close delivers it. When the database cannot
+    take it (the failure may be the database's), one direct attempt is made instead."""
+    page = step_failure_page(business_date, step, reason)
     try:
-        page_step_failure(ctx.settings, business_date, step, reason)
-    finally:
+        with transaction(ctx.database_url) as conn, conn.cursor() as cur:
+            enqueue_page(cur, page)
+            enqueue(
+                cur,
+                "eod.alert",
+                {
+                    "business_date": business_date.isoformat(),
+                    "step": step,
+                    "reason": reason,
+                    "severity": "critical",
+                    "dedup_key": page.dedup_key,
+                },
+            )
+    except Exception as exc:
+        log.error("could not queue the page of %s %s: %s", business_date, step, first_line(exc))
+        if not ctx.settings.pager_url:
+            return
         try:
-            with transaction(ctx.database_url) as conn, conn.cursor() as cur:
-                enqueue(
-                    cur,
-                    "eod.alert",
-                    {
-                        "business_date": business_date.isoformat(),
-                        "step": step,
-                        "reason": reason,
-                        "severity": "critical",
-                        "dedup_key": dedup_key(business_date, f"step:{step}"),
-                    },
-                )
-        except Exception as exc:  # the page matters more than the event
-            log.error("could not record eod.alert for %s %s: %s", business_date, step, exc)
+            send(ctx.settings, page.dedup_key, page.payload())
+        except Exception as sent:
+            log.error("page of %s %s not sent: %s", business_date, step, first_line(sent))
 
 
 def close_summary(cur, business_date: date) -> dict[str, Any]:

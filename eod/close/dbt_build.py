@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from eod.close.leader import Deposed, deposed
 from eod.config import PROJECT_DIR
 from eod.db import application_name
 from eod.dbt import (
@@ -51,6 +52,7 @@ _CAPTURES_AND_DOWNSTREAM = (
 BEFORE_CAPTURES = ("--exclude", *_CAPTURES_AND_DOWNSTREAM)
 AFTER_CAPTURES = ("--select", *_CAPTURES_AND_DOWNSTREAM)
 WHOLE_PROJECT: tuple[str, ...] = ()
+FENCING_VAR = "fencing_token"
 
 
 class DbtBuildFailed(EodError):
@@ -112,10 +114,12 @@ def build_args(
     target_path: str | None = None,
     part: tuple[str, ...] = WHOLE_PROJECT,
     citus: bool = False,
+    fencing_token: int | None = None,
 ) -> list[str]:
     """The arguments of D's build. `first_business_date` is the first date of the close
     chain (eod.dbt.chain_first_date): D is built as the chain's first close when it is
-    D, and carries D-1's state otherwise."""
+    D, and carries D-1's state otherwise. `fencing_token`, the close's, is checked by
+    every node in its own transaction (macros/check_fence)."""
     # Unit tests check the models' logic, not the day's data: `make test` runs them,
     # the daily close does not.
     # --quiet: dbt's own console output is replaced by the per-node callback's log
@@ -132,6 +136,7 @@ def build_args(
                 FIRST_DATE_VAR: first_business_date.isoformat(),
                 # on a Citus coordinator, the models' per-shard forms
                 **({CITUS_VAR: True} if citus else {}),
+                **({FENCING_VAR: fencing_token} if fencing_token is not None else {}),
             }
         ),
     ]
@@ -167,9 +172,10 @@ def run_build(
     business_date: date,
     part: tuple[str, ...] = WHOLE_PROJECT,
     first_business_date: date | None = None,
+    fencing_token: int | None = None,
 ) -> BuildOutcome:
     """Run `dbt build` for D (or a part of it); raise DbtBuildFailed unless the only
-    failures are breaks.
+    failures are breaks, Deposed when a node was refused for a stale fencing token.
 
     The chain's first date, unless given, is read from the database (the earliest date
     closed or built, D itself when none is earlier). dbt runs in this process through
@@ -184,11 +190,19 @@ def run_build(
     target = target_path()
     runner = parsed_runner(database_url, target, callbacks=[_node_logger(_logger())])
     args = build_args(
-        business_date, first_business_date, target, part, warehouse_is_citus(database_url)
+        business_date,
+        first_business_date,
+        target,
+        part,
+        warehouse_is_citus(database_url),
+        fencing_token,
     )
     with in_project():
         result = runner.invoke(args)
     outcome = _outcome(result)
+    for refused in [*(n.message for n in outcome.errors), str(result.exception or "")]:
+        if deposed(refused):
+            raise Deposed(deposed(refused))
     if result.exception is not None and not outcome.nodes:
         raise DbtBuildFailed(f"dbt build for {business_date} did not run: {result.exception}")
     if outcome.errors:

@@ -1,9 +1,11 @@
 """One close at a time: an advisory lock elects the leader, a fencing token guards writes.
 
 The lock lives on a dedicated autocommit connection held for the whole close. Each
-election bumps `eod.leadership.fencing_token`; every step commit calls `check_fence`
-inside its own transaction, so a leader whose lock connection died (and whose token
-was superseded by a newer leader) cannot commit anything.
+election bumps `eod.leadership.fencing_token`; every transaction that writes for a
+step checks it (`check_fence` here, the `check_fence` pre-hook in every dbt model,
+both the SQL function eod.check_fence), so a leader whose lock connection died (and
+whose token was superseded by a newer leader) cannot commit anything: not a capture,
+a model, a proof of reserves, a posting, a freeze or a record.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+
+import psycopg2
 
 from eod.db import connect
 from eod.errors import EodError
@@ -23,6 +27,10 @@ class NotLeader(EodError):
     """Another close holds the lock, or this one lost it."""
 
 
+class Deposed(NotLeader):
+    """This close lost its lock and a newer leader was elected: it may write nothing."""
+
+
 @dataclass
 class Leadership:
     conn: object
@@ -32,9 +40,13 @@ class Leadership:
     def release(self) -> None:
         if self.conn.closed:
             return
-        with self.conn.cursor() as cur:
-            cur.execute("select pg_advisory_unlock(%s)", (_LOCK_KEY,))
-        self.conn.close()
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("select pg_advisory_unlock(%s)", (_LOCK_KEY,))
+        except psycopg2.Error:
+            pass  # the lock connection died: its lock went with it
+        finally:
+            self.conn.close()
 
     def __enter__(self) -> Leadership:
         return self
@@ -103,19 +115,26 @@ def acquire(database_url: str, business_date=None) -> Leadership:
     return Leadership(conn=conn, fencing_token=token, holder=holder)
 
 
-def check_fence(cur, fencing_token: int) -> None:
-    """Inside a step's commit transaction: refuse if a newer leader was elected.
+# SQLSTATE of eod.check_fence's refusal, and the words of its message (what a dbt
+# node's error carries of it)
+FENCE_SQLSTATE = "EOD01"
+FENCE_WORDS = "this close lost the lock"
 
-    FOR SHARE makes a concurrent election wait for this commit, so the check and
-    the writes it guards are atomic with respect to elections.
-    """
-    cur.execute(
-        "select fencing_token, holder from eod.leadership where lock_name = %s for share",
-        (LOCK_NAME,),
-    )
-    row = cur.fetchone()
-    if row is None or row[0] != fencing_token:
-        current = f"token {row[0]} held by {row[1]}" if row else "no leader"
-        raise NotLeader(
-            f"fencing token {fencing_token} is stale ({current}); this close lost the lock"
-        )
+
+def check_fence(cur, fencing_token: int) -> None:
+    """Inside a transaction that writes for a step: raise NotLeader if a newer leader
+    was elected. The transaction is left aborted; the caller's rollback follows."""
+    try:
+        cur.execute("select eod.check_fence(%s)", (fencing_token,))
+    except psycopg2.Error as exc:
+        if exc.pgcode == FENCE_SQLSTATE:
+            raise Deposed(exc.diag.message_primary) from None
+        raise
+
+
+def deposed(message: str | None) -> str | None:
+    """The fencing refusal in an error text (a dbt node's message), or None."""
+    for line in (message or "").splitlines():
+        if FENCE_WORDS in line:
+            return line.strip()
+    return None

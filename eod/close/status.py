@@ -94,8 +94,11 @@ def close_status(database_url: str, business_dates: list[date] | None = None) ->
 
 
 def undelivered(database_url: str) -> list[str]:
-    """One line per kind of message the close wrote that has not left yet: events not
-    yet acknowledged by NATS (the next close or `eod serve` relays them)."""
+    """One line per kind of message the close wrote that has not left yet: pages the
+    pager has not accepted and events NATS has not acknowledged (the next close or
+    `eod serve` delivers them)."""
+    from eod.paging.outbox import undelivered_pages
+
     ((events, oldest),) = fetch_all(
         database_url,
         "select count(*), min(created_at) from eod.outbox where published_at is null",
@@ -106,4 +109,4 @@ def undelivered(database_url: str) -> list[str]:
             f"outbox: {events} event(s) not yet published to NATS,"
             f" oldest {oldest:%Y-%m-%d %H:%M:%S%z}"
         )
-    return lines
+    return undelivered_pages(database_url) + lines

@@ -29,7 +29,10 @@ def register(subparsers) -> None:
 
 def report(outcome) -> int:
     """Print one line per date; the exit status: 0 only when every date closed with no
-    check broken. A failed run is a one-line error (EodError) after the lines."""
+    check broken. A failed run is a one-line error (EodError) after the lines; a close
+    that lost its leadership is that one line alone."""
+    if outcome.deposed:
+        raise EodError(f"close stopped: {outcome.deposed}; the new leader carries on")
     for line in outcome.lines():
         print(line)
     if outcome.failure:

@@ -1,7 +1,9 @@
 """`eod serve`: the daily close deployment, the AdminService and the outbox relay.
 
 Runs until SIGTERM or Ctrl-C, then stops the three cleanly: the Prefect runner
-finishes, the gRPC server drains, the relay publishes what is pending and stops.
+finishes, the gRPC server drains, the relay publishes what is pending and stops. The
+relay delivers both outboxes: events to NATS, pages to the pager (each page once it
+is due again after a failed attempt).
 """
 
 from __future__ import annotations
@@ -26,19 +28,30 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=_serve)
 
 
-def _relay_loop(ctx: Context, stop: threading.Event, interval: float) -> None:
+def _relay_round(ctx: Context) -> None:
+    """Pages and events that are due; an outage leaves them waiting for the next round."""
     from eod.outbox.relay import relay_once
+    from eod.paging import deliver_pages
 
-    while not stop.is_set():
-        try:
-            relay_once(ctx.database_url, ctx.nats_url)
-        except Exception as exc:  # NATS down: events wait in the outbox
-            log.warning("outbox relay: %s", exc)
-        stop.wait(interval)
+    try:
+        pages = deliver_pages(ctx.database_url, ctx.settings)
+        if pages.accepted:
+            log.info("delivered %d page(s)", pages.accepted)
+        if pages.errors:
+            log.warning("pager: %s", pages.errors[-1])
+    except Exception as exc:
+        log.warning("pager: %s", exc)
     try:
         relay_once(ctx.database_url, ctx.nats_url)
-    except Exception as exc:
-        log.warning("outbox relay at shutdown: %s", exc)
+    except Exception as exc:  # NATS down: events wait in the outbox
+        log.warning("outbox relay: %s", exc)
+
+
+def _relay_loop(ctx: Context, stop: threading.Event, interval: float) -> None:
+    while not stop.is_set():
+        _relay_round(ctx)
+        stop.wait(interval)
+    _relay_round(ctx)
 
 
 def _serve(args) -> int:

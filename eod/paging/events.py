@@ -1,19 +1,24 @@
-"""Building and sending PagerDuty Events v2 `trigger` events."""
+"""PagerDuty Events v2 `trigger` events: what a page says, and sending one.
+
+The close never sends a page itself: it writes the page into the page outbox
+(`eod.paging.outbox`) in the transaction of what it reports, and the deliverer sends
+it with `send`, one attempt at a time, retrying later with backoff until accepted.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from urllib.parse import urlparse
 
 from eod.config import Settings
-from eod.errors import ConfigError, ServiceError
+from eod.errors import ConfigError, EodError, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +26,12 @@ SOURCE = "eod-close"
 SEVERITIES = ("critical", "error", "warning", "info")
 PAGE_SAMPLE = 5  # breaks named in a page
 SUMMARY_LIMIT = 1024  # PagerDuty truncates longer summaries; keep ours whole
-RETRIES = 3
-BACKOFF_S = 0.5
 TIMEOUT_S = 10.0
+
+
+class PageRefused(EodError):
+    """The pager answered 4xx (other than 429): the event itself is wrong, and sending
+    it again cannot help."""
 
 
 def dedup_key(business_date: date, check: str) -> str:
@@ -51,78 +59,32 @@ def format_breaks(
     return text
 
 
-def _enqueue_url(pager_url: str) -> str:
-    """The events endpoint: a bare host means PagerDuty's path, /v2/enqueue."""
-    parsed = urlparse(pager_url)
-    if parsed.path in ("", "/"):
-        return pager_url.rstrip("/") + "/v2/enqueue"
-    return pager_url
+@dataclass(frozen=True)
+class Page:
+    """One page: its incident key and the Events v2 payload."""
+
+    dedup_key: str
+    summary: str
+    severity: str = "critical"
+    custom_details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary[:SUMMARY_LIMIT],
+            "source": SOURCE,
+            "severity": self.severity,
+            "custom_details": json.loads(json.dumps(self.custom_details, default=str)),
+        }
 
 
-def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    data = json.dumps(body).encode()
-    last = "no attempt"
-    for attempt in range(RETRIES):
-        if attempt:
-            time.sleep(BACKOFF_S * 2 ** (attempt - 1))
-        request = urllib.request.Request(
-            url, data=data, method="POST", headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-                text = response.read().decode() or "{}"
-                return json.loads(text)
-        except urllib.error.HTTPError as exc:
-            reply = exc.read().decode(errors="replace")[:200]
-            last = f"HTTP {exc.code} {reply}".strip()
-            if exc.code < 500 and exc.code != 429:
-                # A 4xx other than rate limiting means the event itself is wrong:
-                # sending it again cannot help.
-                raise ServiceError(f"pager refused the event: {last}") from None
-        except (urllib.error.URLError, OSError, json.JSONDecodeError) as exc:
-            last = str(getattr(exc, "reason", exc))
-    raise ServiceError(f"pager unreachable after {RETRIES} tries at {url}: {last}")
-
-
-def page(
-    settings: Settings,
-    dedup_key: str,
-    summary: str,
-    severity: str = "critical",
-    custom_details: Mapping[str, Any] | None = None,
-) -> dict[str, Any] | None:
-    """Trigger a page; without EOD_PAGER_URL it is only logged. Returns the pager's reply."""
-    if severity not in SEVERITIES:
-        raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
-    payload = {
-        "summary": summary[:SUMMARY_LIMIT],
-        "source": SOURCE,
-        "severity": severity,
-        "custom_details": dict(custom_details or {}),
-    }
-    if not settings.pager_url:
-        log.warning("page (no EOD_PAGER_URL) [%s] %s: %s", severity, dedup_key, summary)
-        return None
-    if not settings.pager_routing_key:
-        raise ConfigError("EOD_PAGER_URL is set but EOD_PAGER_ROUTING_KEY is not")
-    body = {
-        "routing_key": settings.pager_routing_key,
-        "event_action": "trigger",
-        "dedup_key": dedup_key,
-        "payload": payload,
-    }
-    reply = _post(_enqueue_url(settings.pager_url), body)
-    log.info("paged %s: %s", dedup_key, summary)
-    return reply
-
-
-def page_breaks(
-    settings: Settings, business_date: date, check: str, count: int, first: Sequence[Any]
-) -> dict[str, Any] | None:
-    """Page a broken reconciliation or validation check."""
+def breaks_page(business_date: date, check: str, count: int, first: Sequence[Any]) -> Page:
+    """The page of a broken reconciliation or validation check."""
     sample = [dict(item) if isinstance(item, Mapping) else item for item in first[:PAGE_SAMPLE]]
-    return page(
-        settings,
+    return Page(
         dedup_key(business_date, check),
         format_breaks(business_date, check, count, sample),
         "critical",
@@ -135,14 +97,55 @@ def page_breaks(
     )
 
 
-def page_step_failure(
-    settings: Settings, business_date: date, step: str, reason: str
-) -> dict[str, Any] | None:
-    """Page a step of the close that failed or timed out."""
-    return page(
-        settings,
+def step_failure_page(business_date: date, step: str, reason: str) -> Page:
+    """The page of a step of the close that failed or timed out."""
+    return Page(
         dedup_key(business_date, f"step:{step}"),
         f"EOD {business_date.isoformat()} step {step} failed: {reason}"[:SUMMARY_LIMIT],
         "critical",
         {"business_date": business_date.isoformat(), "step": step, "reason": reason},
     )
+
+
+def enqueue_url(pager_url: str) -> str:
+    """The events endpoint: a bare host means PagerDuty's path, /v2/enqueue."""
+    parsed = urlparse(pager_url)
+    if parsed.path in ("", "/"):
+        return pager_url.rstrip("/") + "/v2/enqueue"
+    return pager_url
+
+
+def send(settings: Settings, key: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """One attempt to trigger a page; returns the pager's reply. PageRefused when the
+    pager rejects the event, ServiceError when it cannot be reached or fails (5xx, 429):
+    the caller retries those later, with the same dedup key."""
+    if not settings.pager_url:
+        raise ConfigError("EOD_PAGER_URL is not set")
+    if not settings.pager_routing_key:
+        raise ConfigError("EOD_PAGER_URL is set but EOD_PAGER_ROUTING_KEY is not")
+    url = enqueue_url(settings.pager_url)
+    body = {
+        "routing_key": settings.pager_routing_key,
+        "event_action": "trigger",
+        "dedup_key": key,
+        "payload": dict(payload),
+    }
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            reply = json.loads(response.read().decode() or "{}")
+    except urllib.error.HTTPError as exc:
+        text = f"HTTP {exc.code} {exc.read().decode(errors='replace')[:200]}".strip()
+        if exc.code < 500 and exc.code != 429:
+            raise PageRefused(f"pager refused the event: {text}") from None
+        raise ServiceError(f"pager at {url} failed: {text}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc or type(exc).__name__
+        raise ServiceError(f"pager unreachable at {url}: {reason}") from None
+    log.info("paged %s: %s", key, payload.get("summary"))
+    return reply

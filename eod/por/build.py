@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg2.extensions
 
+from eod.close.leader import check_fence
 from eod.db import connect, transaction
 from eod.errors import ConfigError, EodError, InputError
 from eod.por.encoding import leaf_hash, nonce
@@ -92,15 +93,21 @@ def _build_roots(
 
 
 def build_proof_of_reserves(
-    database_url: str, business_date: date, workers: int | None = None
+    database_url: str,
+    business_date: date,
+    workers: int | None = None,
+    fencing_token: int | None = None,
 ) -> dict[str, Any]:
-    """Build every currency's tree for D and replace D's rows of marts.proof_of_reserves.
+    """Build every currency's tree for D and replace D's rows of marts.proof_of_reserves
+    (in a transaction that checks the close's fencing token first, when given).
 
     `workers` forces the number of processes; by default it is EOD_POR_WORKERS or the
     CPU count (see eod.por.workers.worker_count)."""
     started = time.monotonic()
     roots, processes, workers_peak_mib = _build_roots(database_url, business_date, workers)
     with transaction(database_url) as conn, conn.cursor() as cur:
+        if fencing_token is not None:
+            check_fence(cur, fencing_token)
         cur.execute(
             "delete from marts.proof_of_reserves where business_date = %s", (business_date,)
         )

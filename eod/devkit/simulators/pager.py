@@ -2,10 +2,15 @@
 
 It accepts `POST /v2/enqueue`, checks the body the way PagerDuty does (400 with a list
 of errors on a bad event, 202 with `{"status": "success", "dedup_key": ...}` otherwise)
-and records every accepted event. `fail_next(n, status)` makes the next n requests
-fail, so a test can watch the client retry.
+and records every accepted event (`events`) and every request's body (`attempts`).
+Faults: `fail_next(n, status)` makes the next n requests fail; `mode` makes every
+request fail until it is set back to "up":
 
-    python -m eod.devkit.simulators.pager --port 8089
+- "down": the connection is closed without an answer (the pager is unreachable);
+- "slow": the answer comes after `slow_s` seconds (the event is accepted then);
+- "500": every request gets HTTP 500.
+
+    python -m eod.devkit.simulators.pager --port 8089 [--mode down|slow|500]
 """
 
 from __future__ import annotations
@@ -13,12 +18,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import socket
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 ACTIONS = ("trigger", "acknowledge", "resolve")
+MODES = ("up", "down", "slow", "500")
 SEVERITIES = ("critical", "error", "warning", "info")
 
 
@@ -59,9 +67,12 @@ def event_errors(body: Any) -> list[str]:
 class PagerSimulator:
     """The server and what it received; use as a context manager or start()/stop()."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, mode: str = "up") -> None:
         self.events: list[dict[str, Any]] = []
+        self.attempts: list[Any] = []
         self.rejected: list[Any] = []
+        self.mode = mode
+        self.slow_s = 30.0
         self._lock = threading.Lock()
         self._failures: list[int] = []
         self._server = ThreadingHTTPServer((host, port), self._handler())
@@ -72,6 +83,16 @@ class PagerSimulator:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/v2/enqueue"
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"pager mode must be one of {', '.join(MODES)}, got {mode!r}")
+        self._mode = mode
 
     def fail_next(self, count: int, status: int = 500) -> None:
         """The next `count` requests get `status` without being recorded."""
@@ -112,7 +133,19 @@ class PagerSimulator:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 with sim._lock:
+                    try:
+                        sim.attempts.append(json.loads(raw))
+                    except ValueError:
+                        sim.attempts.append(raw)
                     failure = sim._failures.pop(0) if sim._failures else None
+                if sim.mode == "down":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if sim.mode == "500":
+                    failure = 500
+                if sim.mode == "slow":
+                    time.sleep(sim.slow_s)
                 if failure:
                     self._reply(failure, {"status": "error", "message": "simulated failure"})
                     return
@@ -152,8 +185,11 @@ def main() -> None:  # pragma: no cover - manual use
     parser = argparse.ArgumentParser(description="PagerDuty Events v2 simulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--mode", choices=MODES, default="up")
+    parser.add_argument("--slow-s", type=float, default=30.0, help="delay in mode slow")
     args = parser.parse_args()
-    sim = PagerSimulator(args.host, args.port)
+    sim = PagerSimulator(args.host, args.port, args.mode)
+    sim.slow_s = args.slow_s
     print(f"pager simulator listening on {sim.url}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         sim._server.serve_forever()

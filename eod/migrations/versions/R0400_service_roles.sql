@@ -53,6 +53,8 @@ grant select on eod.por_user_nonces to eod_runner;
 -- break records (opened, aged, cleared by the reconcile step) and the close's seals
 grant select, insert, update on eod.recon_breaks to eod_runner;
 grant select, insert on eod.recon_break_actions, eod.close_seals to eod_runner;
+-- pages wait in their outbox until the pager accepts them (0800)
+grant select, insert, update on eod.page_outbox to eod_runner;
 
 -- the AdminService
 grant usage on schema exchange, eod to eod_admin;
