@@ -76,6 +76,7 @@ class Settings:
     closure_cooling_off_days: int
     sanctions_action: str
     state_dir: Path
+    max_freezes: int = 100
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -103,6 +104,7 @@ class Settings:
             # absolute: dbt runs from the project root (a chdir) while a capture may be
             # reading and writing here in another thread
             state_dir=Path(os.environ.get("EOD_STATE_DIR") or DEFAULT_STATE_DIR).absolute(),
+            max_freezes=int_setting("EOD_MAX_FREEZES", 100),
         )
 
     def require_real_close(self) -> None:

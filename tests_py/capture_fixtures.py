@@ -124,6 +124,20 @@ def seed_currencies(db_url: str) -> None:
     conn.close()
 
 
+KNOWN_USERS = range(1, 100)  # the users the platform knows in the capture tests
+
+
+def seed_users(db_url: str, user_ids=KNOWN_USERS) -> None:
+    conn = psycopg2.connect(db_url)
+    with conn, conn.cursor() as cur:
+        cur.executemany(
+            "insert into exchange.users (user_id, status) values (%s, 'active')"
+            " on conflict do nothing",
+            [(u,) for u in user_ids],
+        )
+    conn.close()
+
+
 def ndjson(as_of: str, sequence, rows: list) -> bytes:
     lines = [json.dumps({"as_of": as_of, "sequence": sequence})]
     lines += [r if isinstance(r, str) else json.dumps(r) for r in rows]

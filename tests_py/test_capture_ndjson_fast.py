@@ -223,7 +223,7 @@ class _Broken(io.BytesIO):
         (_Broken(HEADER + canonical(1, "BTC", "1", "0", "1") + b'{"us'), "timed out"),
         (
             _Broken(HEADER + canonical(1, "BTC", "1", "0", "1") + b'{"us', length=10),
-            "10 bytes of the announced length never came",
+            "the reply was cut short (10 bytes of the announced length never came)",
         ),
     ],
 )
@@ -233,5 +233,7 @@ def test_stream_that_breaks_off_is_a_service_error(stream, message):
     with pytest.raises(ServiceError) as err:
         while source.read(65536):
             pass
-    assert str(err.value) == f"registry stream from http://engine broke off after line 2: {message}"
+    assert str(err.value) == (
+        f"matching engine registry stream from http://engine broke off after line 2: {message}"
+    )
     assert source.error is err.value

@@ -16,7 +16,7 @@ from eod.capture import http as capture_http
 from eod.config import Settings
 from eod.errors import InputError, ServiceError
 from eod.validation import ValidationFailed
-from tests_py.capture_fixtures import ndjson, query, seed_currencies, upstream_server  # noqa: F401
+from tests_py.capture_fixtures import ndjson, query, seed_currencies, seed_users, upstream_server  # noqa: F401
 
 D = date(2026, 3, 14)
 END = "2026-03-15T00:00:00Z"
@@ -41,6 +41,7 @@ def fast_retries(monkeypatch):
 @pytest.fixture
 def db(db_url):
     seed_currencies(db_url)
+    seed_users(db_url)
     return db_url
 
 
@@ -85,7 +86,7 @@ def test_http_capture_lands_the_registry(db, upstream, tmp_path):
     # the validation result is kept: a row and a JSON file
     rows = query(db, "select suite, success, statistics from eod.validation_results")
     assert [(r[0], r[1], r[2]["evaluated_expectations"]) for r in rows] == [
-        ("me_registry", True, 6)
+        ("me_registry", True, 7)
     ]
     files = list((tmp_path / "state" / "validations" / "2026-03-14").glob("me_registry-*.json"))
     assert len(files) == 1 and json.loads(files[0].read_text())["success"] is True
@@ -354,11 +355,16 @@ def test_blank_lines_crlf_and_escapes_are_plain_json(db, upstream, tmp_path):
     assert summary["rows"] == 3
 
 
-def test_header_only_is_an_empty_registry(db, upstream, tmp_path):
+def test_header_only_is_an_empty_registry_and_refused(db, upstream, tmp_path):
     state, base = upstream
     state.registry[END] = ndjson(END, 9, [])
-    assert capture_registry(db, D, settings(base, tmp_path))["rows"] == 0
-    assert balances(db) == []
+    with pytest.raises(InputError) as err:
+        capture_registry(db, D, settings(base, tmp_path))
+    assert str(err.value) == (
+        f"registry for {D} from {base}/v1/registry/snapshot?as_of=2026-03-15T00%3A00%3A00Z"
+        " holds no balance line: an empty registry is refused"
+    )
+    assert balances(db) == [] and staged(db) == 0
 
 
 @pytest.mark.parametrize(

@@ -4,16 +4,23 @@ over HTTP, compared with what the generator stored for the simulators to serve."
 from __future__ import annotations
 
 import dataclasses
+import re
+import urllib.request
 from datetime import date
 
 import pytest
 
 from eod.capture import capture_custody, capture_registry, capture_staking
 from eod.capture import http as capture_http
+from eod.capture import registry as registry_capture
+from eod.capture.custody import wallet_url
+from eod.capture.ndjson import MAX_LINE_BYTES, numbered_blocks
+from eod.capture.registry import snapshot_url
 from eod.config import Settings
 from eod.devkit.generate import Options, generate
 from eod.devkit.simulators import start_simulators
-from eod.errors import InputError, ServiceError
+from eod.devkit.simulators.registry import LONG_LINE_BYTES
+from eod.errors import EodError, InputError, ServiceError
 from eod.validation import ValidationFailed
 from tests_py.capture_fixtures import query
 
@@ -167,3 +174,175 @@ def test_custody_failures(exchange):
     with pytest.raises(ServiceError, match="failed after 3 tries .*HTTP 500"):
         capture_custody(db_url, dates[-1], settings)
     assert query(db_url, "select count(*) from eod.custody_balances") == [(0,)]
+
+
+# Faults on the wire and in the registry, each against the simulator that injects it:
+# (system, fault) -> the one line the capture fails with, and nothing written.
+# {url} is the request's URL; the figures in the messages are computed in the test.
+
+
+@pytest.fixture
+def short_timeouts(monkeypatch):
+    monkeypatch.setattr(capture_http, "TIMEOUT_S", 0.3)
+    monkeypatch.setattr(registry_capture, "READ_TIMEOUT_S", 0.5)
+
+
+def _captured_rows(db_url: str) -> list[tuple]:
+    return query(
+        db_url,
+        """select (select count(*) from eod.me_balances), (select count(*) from
+                  eod.me_balances_incoming), (select count(*) from eod.custody_balances),
+                  (select count(*) from eod.onchain_staking)""",
+    )
+
+
+ENGINE_WIRE = {
+    "drop": ServiceError(
+        "matching engine failed after 3 tries for {url}: the connection was closed before a reply"
+    ),
+    "truncated": ServiceError(
+        "matching engine registry stream from {url} broke off after line 11: the reply was cut"
+        " short (the connection closed in the middle of it)"
+    ),
+    "stall": ServiceError(
+        "matching engine registry stream from {url} broke off after line 1: nothing received"
+        " for 0.5 s (timed out)"
+    ),
+    "long-line": InputError(
+        "registry line 2 from {url} is longer than 64 KiB: refused without reading it whole"
+    ),
+    "empty": InputError(
+        "registry for {day} from {url} holds no balance line: an empty registry is refused"
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(ENGINE_WIRE))
+def test_engine_fault_is_one_line_naming_it(exchange, short_timeouts, fault):
+    db_url, sims, settings, dates = exchange
+    day = dates[-1]
+    url = snapshot_url(sims.me_url, settings.cutover.window(day)[1])
+    sims.me_fault = fault
+    expected = ENGINE_WIRE[fault]
+    with pytest.raises(type(expected)) as err:
+        capture_registry(db_url, day, settings)
+    assert str(err.value) == str(expected).format(url=url, day=day)
+    assert _captured_rows(db_url) == [(0, 0, 0, 0)]
+
+
+def test_a_40_mb_line_is_not_read_whole(exchange):
+    """The long line is refused once 64 KiB of it arrived: the capture read at most a
+    block past that, never the 40 MB (counted on the stream it read)."""
+    _, sims, settings, dates = exchange
+    sims.me_fault = "long-line"
+    url = snapshot_url(sims.me_url, settings.cutover.window(dates[-1])[1])
+    with urllib.request.urlopen(url) as response:
+        counted = _Counting(response)
+        with pytest.raises(InputError, match="longer than 64 KiB"):
+            for _ in numbered_blocks(counted, url):
+                pass
+    assert counted.bytes_read <= MAX_LINE_BYTES + 2 * 65536 < LONG_LINE_BYTES
+
+
+class _Counting:
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.bytes_read = 0
+
+    def read1(self, size: int) -> bytes:
+        data = self._stream.read1(size)
+        self.bytes_read += len(data)
+        return data
+
+    read = read1
+
+
+def test_engine_sequence_lower_than_the_previous_dates_is_refused(exchange):
+    db_url, sims, settings, dates = exchange
+    capture_registry(db_url, dates[0], settings)
+    [(first,)] = query(
+        db_url, "select sequence from sim.me_snapshots where business_date = %s", (dates[0],)
+    )
+    landed = _captured_rows(db_url)
+    sims.me_fault = "sequence-back"
+    with pytest.raises(InputError) as err:
+        capture_registry(db_url, dates[1], settings)
+    assert str(err.value) == (
+        f"registry line 1: sequence {first - 1} is lower than {first}, the sequence of"
+        f" {dates[0]}'s registry (the engine's sequence never goes back)"
+    )
+    assert _captured_rows(db_url) == landed
+    sims.me_fault = None  # the same date with its own sequence lands
+    capture_registry(db_url, dates[1], settings)
+
+
+def test_engine_user_the_platform_does_not_know_is_refused(exchange):
+    db_url, sims, settings, dates = exchange
+    [(user_id, currency)] = query(
+        db_url,
+        """select user_id, currency from sim.me_registry where business_date = %s
+           order by user_id, currency collate "C" limit 1""",
+        (dates[-1],),
+    )
+    assert query(db_url, "select count(*) from exchange.users where user_id = 9999999999") == [(0,)]
+    sims.me_fault = "unknown-user"
+    with pytest.raises(ValidationFailed) as err:
+        capture_registry(db_url, dates[-1], settings)
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"known_user: 1 rows (first: line_no=3 user_id=9999999999 currency={currency})" in (
+        message
+    )
+    assert _captured_rows(db_url) == [(0, 0, 0, 0)]
+    assert user_id != 9999999999
+
+
+REPLY_FAULT_LINES = {
+    "drop": "{what} failed after 3 tries for {url}: the connection was closed before a reply",
+    "truncated": "{what} failed after 3 tries for {url}: the reply was cut short"
+    " ({half} bytes read, {rest} more expected)",
+    "stall": "{what} failed after 3 tries for {url}: nothing received for 0.3 s (timed out)",
+    "malformed": "{what} answered something that is not JSON for {url} (a malformed reply)",
+}
+
+
+@pytest.mark.parametrize("fault", sorted(REPLY_FAULT_LINES))
+def test_custody_fault_is_one_line_naming_it(exchange, short_timeouts, fault):
+    db_url, sims, settings, _ = exchange
+    [(coin, wallet_id)] = query(
+        db_url,
+        "select coin, wallet_id from exchange.custody_wallets order by currency, wallet_id limit 1",
+    )
+    url = wallet_url(sims.custody_url, coin, wallet_id)
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {sims.custody_token}"})
+    with urllib.request.urlopen(request) as response:  # the clean reply, to size the cut
+        length = len(response.read())
+    sims.custody_fault = fault
+    with pytest.raises(EodError) as err:
+        capture_custody(db_url, dates_last(exchange), settings)
+    assert str(err.value) == REPLY_FAULT_LINES[fault].format(
+        what="custody", url=url, half=length // 2, rest=length - length // 2
+    )
+    assert _captured_rows(db_url) == [(0, 0, 0, 0)]
+
+
+@pytest.mark.parametrize("fault", sorted(REPLY_FAULT_LINES))
+def test_rpc_fault_is_one_line_naming_it(exchange, short_timeouts, fault):
+    db_url, sims, settings, _ = exchange
+    sims.rpc_fault = fault
+    with pytest.raises(EodError) as err:
+        capture_staking(db_url, dates_last(exchange), settings)
+    message = str(err.value)
+    if fault == "truncated":  # the reply's length depends on the request's id
+        assert re.fullmatch(
+            re.escape(f"staking RPC failed after 3 tries for {sims.rpc_url}: the reply was cut")
+            + r" short \((\d+) bytes read, (\d+) more expected\)",
+            message,
+        )
+    else:
+        assert message == REPLY_FAULT_LINES[fault].format(what="staking RPC", url=sims.rpc_url)
+    assert _captured_rows(db_url) == [(0, 0, 0, 0)]
+
+
+def dates_last(exchange):
+    return exchange[3][-1]

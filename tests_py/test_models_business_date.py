@@ -150,9 +150,11 @@ def test_python_and_sql_windows_agree_on_dst_days(db_url, tmp_path):
         " from unnest(%(days)s::date[]) as d"
         for c in DST_CUTOVERS
     )
-    dates_sql = "select t, " + ", ".join(
-        "{{ business_date_of('t', '" + c + "') }}" for c in DST_CUTOVERS
-    ) + " from unnest(%(instants)s::timestamptz[]) as t order by t"
+    dates_sql = (
+        "select t, "
+        + ", ".join("{{ business_date_of('t', '" + c + "') }}" for c in DST_CUTOVERS)
+        + " from unnest(%(instants)s::timestamptz[]) as t order by t"
+    )
     windows_sql = compile_inline(windows_sql, db_url, tmp_path / "w")
     dates_sql = compile_inline(dates_sql, db_url, tmp_path / "d")
 
@@ -178,8 +180,7 @@ def test_python_and_sql_windows_agree_on_dst_days(db_url, tmp_path):
                 assert Cutover.parse(c).window(d) == window, (c, d)
 
             around = sorted(
-                {d for c in DST_CUTOVERS for d in dst_days(c.split()[1])}
-                | {date(2026, 6, 15)}
+                {d for c in DST_CUTOVERS for d in dst_days(c.split()[1])} | {date(2026, 6, 15)}
             )
             instants = set()
             for d in around:

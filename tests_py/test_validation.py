@@ -16,7 +16,7 @@ from eod.validation import (
     validate_custody,
     validate_registry,
 )
-from tests_py.capture_fixtures import query, seed_currencies
+from tests_py.capture_fixtures import query, seed_currencies, seed_users
 
 D = date(2026, 3, 14)
 
@@ -39,6 +39,7 @@ def stage(db_url: str, rows: list[tuple]) -> uuid.UUID:
 @pytest.fixture
 def db(db_url):
     seed_currencies(db_url)
+    seed_users(db_url)
     return db_url
 
 
@@ -51,13 +52,14 @@ def test_good_registry_passes_and_is_kept(db, tmp_path):
         "total_equals_locked_plus_available": 0,
         "non_negative": 0,
         "known_currency": 0,
+        "known_user": 0,
         "decimals_within_currency": 0,
         "amount_in_range": 0,
     }
     [(suite, success, stats)] = query(
         db, "select suite, success, statistics from eod.validation_results"
     )
-    assert (suite, success, stats["successful_expectations"]) == (REGISTRY_SUITE, True, 6)
+    assert (suite, success, stats["successful_expectations"]) == (REGISTRY_SUITE, True, 7)
     document = json.loads(result.path.read_text())
     assert document["success"] is True
     # Each expectation keeps the rule it stands for, not only the query of its rows.
@@ -86,6 +88,7 @@ def test_every_broken_rule_is_counted(db, tmp_path):
             (4, "DOGE", "1", "0", "1"),  # unknown
             (5, "USDT", "0.0000001", "0", "0.0000001"),  # 7 decimals > 6
             (6, "ETH", "1e21", "0", "1e21"),  # does not fit numeric(38, 18)
+            (100, "BTC", "1", "0", "1"),  # a user the platform does not know
         ],
     )
     with pytest.raises(ValidationFailed) as err:
@@ -96,6 +99,7 @@ def test_every_broken_rule_is_counted(db, tmp_path):
         "total_equals_locked_plus_available": 1,
         "non_negative": 1,
         "known_currency": 1,
+        "known_user": 1,
         "decimals_within_currency": 1,
         "amount_in_range": 1,
     }
@@ -103,6 +107,7 @@ def test_every_broken_rule_is_counted(db, tmp_path):
     assert "\n" not in message
     assert "unique_user_currency: 1 rows (first: user_id=1 currency=BTC row_count=2" in message
     assert "decimals_within_currency: 1 rows (first: line_no=7 user_id=5 currency=USDT" in message
+    assert "known_user: 1 rows (first: line_no=9 user_id=100 currency=BTC)" in message
     [(success, result)] = query(db, "select success, result from eod.validation_results")
     assert success is False and result["success"] is False
 

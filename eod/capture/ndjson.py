@@ -24,12 +24,15 @@ from typing import Any
 
 import orjson
 
+from eod.capture.http import fault
 from eod.errors import InputError, ServiceError
 
 _AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 # Codes only: they go into COPY's text format, where tabs and backslashes are syntax.
 _CURRENCY = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 AMOUNT_FIELDS = ("total", "locked", "available")
+# The longest line read: a balance line is under 200 bytes.
+MAX_LINE_BYTES = 64 * 1024
 
 
 def _load(line_no: int, raw: bytes) -> Any:
@@ -95,14 +98,26 @@ def parse_row(line_no: int, raw: bytes) -> tuple[int, str, str, str, str]:
     return user_id, currency, amounts[0], amounts[1], amounts[2]
 
 
-def numbered_blocks(stream, source: str, block: int = 1 << 16) -> Iterator[tuple[int, bytes]]:
+def _too_long(line_no: int, source: str) -> InputError:
+    return InputError(
+        f"registry line {line_no} from {source} is longer than {MAX_LINE_BYTES // 1024} KiB:"
+        " refused without reading it whole"
+    )
+
+
+def numbered_blocks(
+    stream, source: str, block: int = 1 << 16, timeout: float | None = None
+) -> Iterator[tuple[int, bytes]]:
     """The stream's lines in blocks of whole lines, each with the number of its first line.
 
     Every block ends with a newline (a last line without one is given one), so no line
-    spans two blocks. A read that breaks off is a ServiceError: a body cut before its
-    Content-Length or its last chunk must fail, never pass for the end of a (short)
-    registry. A cut chunked body raises IncompleteRead, and a length-framed one leaves
-    unread bytes announced.
+    spans two blocks. A line longer than MAX_LINE_BYTES is refused as soon as that many
+    bytes of it arrived: no balance line comes near it, and one of 40 MB must not be
+    held in memory. A read that breaks off is a ServiceError naming the matching engine
+    and what happened (`eod.capture.http.fault`; `timeout` is the read timeout it
+    names): a body cut before its Content-Length or its last chunk must fail, never
+    pass for the end of a (short) registry. A cut chunked body raises IncompleteRead,
+    and a length-framed one leaves unread bytes announced.
     """
     read = getattr(stream, "read1", stream.read)  # what has arrived, without waiting for more
     line_no = 1
@@ -111,21 +126,38 @@ def numbered_blocks(stream, source: str, block: int = 1 << 16) -> Iterator[tuple
         try:
             data = read(block)
             missing = not data and getattr(stream, "length", None)  # an HTTP body's unread bytes
-            if missing:
-                raise ConnectionError(f"{missing} bytes of the announced length never came")
         except (TimeoutError, OSError, http.client.HTTPException) as exc:
             raise ServiceError(
-                f"registry stream from {source} broke off after line {line_no - 1}: {exc}"
+                f"matching engine registry stream from {source} broke off after line"
+                f" {line_no - 1}: {fault(exc, timeout)}"
             ) from None
+        if missing:
+            raise ServiceError(
+                f"matching engine registry stream from {source} broke off after line"
+                f" {line_no - 1}: the reply was cut short ({missing} bytes of the announced"
+                " length never came)"
+            )
         if not data:
             break
         end = data.rfind(b"\n") + 1
         if not end:
             pending += data
+            if len(pending) > MAX_LINE_BYTES:
+                raise _too_long(line_no, source)
             continue
+        first = data.find(b"\n")
+        if len(pending) + first > MAX_LINE_BYTES:
+            raise _too_long(line_no, source)
         lines, pending = pending + data[:end], data[end:]
+        if block > MAX_LINE_BYTES and len(lines) > MAX_LINE_BYTES:
+            # reads bigger than a line's limit: look at every line of the block
+            for number, raw in enumerate(lines.split(b"\n")):
+                if len(raw) > MAX_LINE_BYTES:
+                    raise _too_long(line_no + number, source)
         yield line_no, lines
         line_no += lines.count(b"\n")
+    if len(pending) > MAX_LINE_BYTES:
+        raise _too_long(line_no, source)
     if pending:
         yield line_no, pending + b"\n"
 

@@ -58,12 +58,44 @@ def _open(me_url: str, business_date: date, as_of: datetime):
     raise ConfigError(f"EOD_ME_URL must be http(s):// or file://, got {me_url!r}")
 
 
-def _stage(database_url: str, stream, source: str, capture_id: uuid.UUID, as_of: datetime):
-    """Parse the header and COPY the balance lines into staging; commit; (header, rows)."""
-    first, blocks = split_header(numbered_blocks(stream, source))
+def previous_sequence(database_url: str, business_date: date) -> tuple[date, int] | None:
+    """(date, sequence) of the latest capture before D, if any."""
+    with transaction(database_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            """select business_date, sequence from eod.me_balances
+               where business_date = (select max(business_date) from eod.me_balances
+                                      where business_date < %s)
+               limit 1""",
+            (business_date,),
+        )
+        row = cur.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def _stage(
+    database_url: str,
+    stream,
+    source: str,
+    capture_id: uuid.UUID,
+    as_of: datetime,
+    business_date: date,
+):
+    """Parse the header and COPY the balance lines into staging; commit; (header, rows).
+
+    Refused before a balance line is read: a sequence below the previous capture's (the
+    engine's registry never goes back). Refused after them: a registry with no balance
+    (an engine that lost its state, or a stream emptied in transit, would otherwise
+    freeze every user with a balance)."""
+    first, blocks = split_header(numbered_blocks(stream, source, timeout=READ_TIMEOUT_S))
     if first is None:
         raise InputError(f"registry from {source} is empty (no header line)")
     header = parse_header(first, as_of)
+    previous = previous_sequence(database_url, business_date)
+    if previous is not None and header[1] < previous[1]:
+        raise InputError(
+            f"registry line 1: sequence {header[1]} is lower than {previous[1]}, the"
+            f" sequence of {previous[0]}'s registry (the engine's sequence never goes back)"
+        )
     copy = CopySource(blocks, capture_id)
     with session(database_url) as conn:
         with conn, conn.cursor() as cur:
@@ -84,6 +116,11 @@ def _stage(database_url: str, stream, source: str, capture_id: uuid.UUID, as_of:
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("analyze eod.me_balances_incoming")
+    if copy.rows == 0:
+        raise InputError(
+            f"registry for {business_date} from {source} holds no balance line: an empty"
+            " registry is refused"
+        )
     return header, copy.rows
 
 
@@ -161,7 +198,9 @@ def capture_registry(
 
     try:
         with stream:
-            (as_of, sequence), _ = _stage(database_url, stream, source, capture_id, end)
+            (as_of, sequence), _ = _stage(
+                database_url, stream, source, capture_id, end, business_date
+            )
         mark = lap("stream_s", started)
         # Landed in a transaction that commits only once validation passed.
         with transaction(database_url) as conn, conn.cursor() as cur:

@@ -7,6 +7,14 @@ closed, not yet KYC-approved) is left as is and listed. Each broken check pages 
 per date: the dedup key is derived from (date, check), so a re-run keeps it. Pages
 are written to the page outbox in that same transaction and delivered after it
 commits: the freezes never wait on the pager.
+
+The circuit breaker (EOD_MAX_FREEZES): when the engine/ledger check would suspend
+more users than that, a truncated or wrong capture is likelier than that many real
+breaks, so nobody is suspended; the page (critical, the check's own incident) says
+so, and the check is marked suspect in the step's detail (`suspect_checks`), in
+`eod.recon.failed` and in the close's outcome. The marts keep what dbt computed (a
+rebuild of D gives the same rows) and the break records are kept as usual: the
+differences are there to investigate, and an operator resolves them.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from eod.context import Context
 from eod.db import rows_as_dicts, transaction
 from eod.errors import first_line
 from eod.outbox import enqueue
-from eod.paging import breaks_page, enqueue_page, send, step_failure_page
+from eod.paging import Page, breaks_page, dedup_key, enqueue_page, send, step_failure_page
 from eod.paging.alerts import enqueue_alert
 from fsm.machine import MACHINE, SYSTEM_ACTOR, State
 
@@ -59,11 +67,15 @@ def recon_breaks(cur, business_date: date) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def suspend_for_breaks(cur, business_date: date, rows: list[dict[str, Any]]) -> dict[str, list]:
+def suspend_for_breaks(
+    cur, business_date: date, rows: list[dict[str, Any]], max_freezes: int | None = None
+) -> dict[str, Any]:
+    """Suspend each user with a ledger break, unless more than `max_freezes` would be:
+    then nobody is, and the detail says the circuit breaker tripped."""
     by_user: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
         by_user.setdefault(row["user_id"], []).append(row)
-    suspended, left = [], []
+    to_suspend, left = [], []
     for user_id in sorted(by_user):
         try:
             state = current_state(cur, user_id, lock=True)
@@ -71,15 +83,32 @@ def suspend_for_breaks(cur, business_date: date, rows: list[dict[str, Any]]) -> 
             state = None
         if state is None or not MACHINE.allows(state, State.suspended):
             left.append({"user_id": user_id, "state": state})
-            continue
+        else:
+            to_suspend.append(user_id)
+    if max_freezes is not None and len(to_suspend) > max_freezes:
+        return {
+            "suspended": [],
+            "not_suspended": left,
+            "circuit_breaker": {"would_freeze": len(to_suspend), "max_freezes": max_freezes},
+            "suspect_checks": ["me_ledger"],
+        }
+    for user_id in to_suspend:
         parts = ", ".join(
             f"{r['currency']} engine {r['me_total']} vs ledger {r['ledger_total']}"
             for r in by_user[user_id]
         )
         reason = f"EOD {business_date} ledger break: {parts}"
         transition(cur, user_id, State.suspended, SYSTEM_ACTOR, reason)
-        suspended.append(user_id)
-    return {"suspended": suspended, "not_suspended": left}
+    return {"suspended": to_suspend, "not_suspended": left}
+
+
+def tripped_summary(business_date: date, count: int, tripped: dict[str, int]) -> str:
+    """The one line a tripped circuit breaker pages with."""
+    return (
+        f"EOD {business_date.isoformat()} me_ledger: {count} breaks would freeze"
+        f" {tripped['would_freeze']} users, above EOD_MAX_FREEZES={tripped['max_freezes']}:"
+        " nobody frozen, the check is suspect (a truncated or wrong capture?)"
+    )
 
 
 def act_on_breaks(cur, ctx: Context, business_date: date) -> dict[str, Any]:
@@ -88,21 +117,30 @@ def act_on_breaks(cur, ctx: Context, business_date: date) -> dict[str, Any]:
     # open, age and clear D's break records (eod.breaks.records)
     detail.update(record_breaks(cur, business_date))
     if breaks["me_ledger"]:
-        detail.update(suspend_for_breaks(cur, business_date, breaks["me_ledger"]))
+        detail.update(
+            suspend_for_breaks(cur, business_date, breaks["me_ledger"], ctx.settings.max_freezes)
+        )
+    tripped = detail.get("circuit_breaker")
     for check, rows in breaks.items():
         if not rows:
             continue
         sample = _jsonable(rows[:SAMPLE])
-        enqueue(
-            cur,
-            "eod.recon.failed",
-            {
-                "business_date": business_date.isoformat(),
-                "check": check,
-                "breaks": len(rows),
-                "first": sample,
-            },
-        )
+        suspect = tripped is not None and check == "me_ledger"
+        event = {
+            "business_date": business_date.isoformat(),
+            "check": check,
+            "breaks": len(rows),
+            "first": sample,
+        }
+        if suspect:
+            event["status"] = "suspect"
+            event["circuit_breaker"] = tripped
+        enqueue(cur, "eod.recon.failed", event)
+        if suspect:
+            summary = tripped_summary(business_date, len(rows), tripped)
+            enqueue_page(cur, Page(dedup_key(business_date, check), summary, "critical", event))
+            enqueue_alert(cur, business_date, check, len(rows), sample, summary=summary)
+            continue
         enqueue_page(cur, breaks_page(business_date, check, len(rows), sample))
         enqueue_alert(cur, business_date, check, len(rows), sample)
     return detail
@@ -151,6 +189,17 @@ def close_summary(cur, business_date: date) -> dict[str, Any]:
             (business_date,),
         )
     }
+    # checks the circuit breaker marked suspect when it acted on D's breaks
+    cur.execute(
+        """select detail -> 'suspect_checks' from eod.eod_runs
+           where business_date = %s and step_name = 'reconcile'""",
+        (business_date,),
+    )
+    found = cur.fetchone()
+    suspect = sorted(found[0] or []) if found else []
+    for name in suspect:
+        if name in summary:
+            summary[name]["status"] = "suspect"
     broken = sorted(name for name, s in summary.items() if s["breaks"])
     # the step ledger announces this detail as `eod.close.completed` (the `close` step)
-    return {"recon": summary, "broken_checks": broken}
+    return {"recon": summary, "broken_checks": broken, "suspect_checks": suspect}

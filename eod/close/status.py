@@ -49,6 +49,14 @@ class DateStatus:
         return []
 
     @property
+    def suspect_checks(self) -> list[str]:
+        """Broken checks the circuit breaker marked suspect (nobody frozen for them)."""
+        for s in self.steps:
+            if s.step_name == CLOSE_MARKER and s.status == "succeeded":
+                return list(s.detail.get("suspect_checks", []))
+        return []
+
+    @property
     def failed(self) -> StepRecord | None:
         return next((s for s in self.steps if s.status == "failed"), None)
 
@@ -61,9 +69,12 @@ class DateStatus:
         """One line: how this date's close ended."""
         if self.closed:
             if self.broken_checks:
-                return (
-                    f"{self.business_date}  closed, checks broke: {', '.join(self.broken_checks)}"
+                suspect = set(self.suspect_checks)
+                named = ", ".join(
+                    f"{c} (suspect: over EOD_MAX_FREEZES, nobody frozen)" if c in suspect else c
+                    for c in self.broken_checks
                 )
+                return f"{self.business_date}  closed, checks broke: {named}"
             return f"{self.business_date}  closed, all checks passed"
         if self.failed:
             return f"{self.business_date}  failed at {self.failed.step_name}: {self.failed.reason}"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from eod.business_date import parse_date
 from eod.context import Context
+from eod.devkit.simulators.faults import REPLY_FAULTS
 from eod.devkit.simulators.state import ME_FAULTS
 
 
@@ -33,6 +34,13 @@ def register(subparsers) -> None:
         help="spoil the engine's snapshots (to test the close's validation)",
     )
     p.add_argument("--custody-fail", action="store_true", help="custody answers HTTP 500")
+    for system in ("custody", "rpc"):
+        p.add_argument(
+            f"--{system}-fault",
+            choices=REPLY_FAULTS,
+            default=None,
+            help=f"spoil the {system} replies on the wire (to test the captures' messages)",
+        )
     p.add_argument("--no-nats", action="store_true", help="do not subscribe to account events")
     p.set_defaults(handler=_serve)
     sub = p.add_subparsers(dest="simulate_command", metavar="ACTION")
@@ -61,6 +69,8 @@ def _serve(args) -> int:
         me_fault=args.me_fault,
         custody_fail=args.custody_fail,
     )
+    handle.custody_fault = args.custody_fault
+    handle.rpc_fault = args.rpc_fault
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(f"EOD_ME_URL={handle.me_url}")

@@ -24,6 +24,7 @@ def alert_payload(
     count: int,
     first: Sequence[Any],
     severity: str = "critical",
+    summary: str | None = None,
 ) -> dict[str, Any]:
     sample = [dict(i) if isinstance(i, Mapping) else i for i in list(first)[:PAGE_SAMPLE]]
     return {
@@ -33,7 +34,7 @@ def alert_payload(
         "first": json.loads(json.dumps(sample, default=str)),
         "severity": severity,
         "dedup_key": dedup_key(business_date, check),
-        "summary": format_breaks(business_date, check, count, sample),
+        "summary": summary or format_breaks(business_date, check, count, sample),
     }
 
 
@@ -44,8 +45,11 @@ def enqueue_alert(
     count: int,
     first: Sequence[Any],
     severity: str = "critical",
+    summary: str | None = None,
 ) -> uuid.UUID:
     """Write `eod.alert` in the cursor's transaction; returns the event id."""
     from eod.outbox import enqueue
 
-    return enqueue(cur, SUBJECT, alert_payload(business_date, check, count, first, severity))
+    return enqueue(
+        cur, SUBJECT, alert_payload(business_date, check, count, first, severity, summary)
+    )

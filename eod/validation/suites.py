@@ -32,6 +32,7 @@ REGISTRY_ROW_RULES: dict[str, str] = {
     "total_equals_locked_plus_available": "b.total <> b.locked + b.available",
     "non_negative": "b.total < 0 or b.locked < 0 or b.available < 0",
     "known_currency": "c.currency is null",
+    "known_user": "b.unknown_user",
     "decimals_within_currency": (
         "trunc(b.total, c.decimals) <> b.total or trunc(b.locked, c.decimals) <> b.locked"
         " or trunc(b.available, c.decimals) <> b.available"
@@ -51,9 +52,15 @@ from (
     select b.*, c.decimals,
            array[{", ".join(f"({rule}) is true" for rule in REGISTRY_ROW_RULES.values())}]
                as broken
-    from eod.me_balances_incoming as b
+    from (
+        -- a user the platform does not know (exchange.users): the engine's registry and
+        -- the platform disagree on who the users are, which no ledger comparison fixes
+        select i.*, not exists (select from exchange.users as u where u.user_id = i.user_id)
+            as unknown_user
+        from eod.me_balances_incoming as i
+        where i.capture_id = %(capture_id)s
+    ) as b
     left join exchange.currencies as c on c.currency = b.currency
-    where b.capture_id = %(capture_id)s
 ) as r
 cross join lateral unnest(%(rules)s::text[], r.broken) as f(check_name, broken)
 where true = any(r.broken) and f.broken
@@ -76,7 +83,8 @@ def _kept(check_name: str, columns: str, order: str) -> str:
 
 def registry_checks() -> list[Check]:
     """One row per (user, currency), total = locked + available, nothing negative,
-    known currencies, no more decimals than the currency has, amounts that fit.
+    known currencies, users the platform knows, no more decimals than the currency
+    has, amounts that fit.
 
     Each check reads the offending rows that one pass over the staged capture
     (`find_registry_faults`) kept for its rule; the rule itself is in `rule`.
@@ -106,6 +114,12 @@ def registry_checks() -> list[Check]:
             _kept("known_currency", "line_no, user_id, currency", "line_no"),
             "currency in exchange.currencies",
             REGISTRY_ROW_RULES["known_currency"],
+        ),
+        Check(
+            "known_user",
+            _kept("known_user", "line_no, user_id, currency", "line_no"),
+            "user_id in exchange.users",
+            "no exchange.users row with the line's user_id",
         ),
         Check(
             "decimals_within_currency",

@@ -18,6 +18,7 @@ from eod.devkit.schema import ensure_schema_at
 from eod.devkit.simulators.custody import FAILING_WALLET_ID, CustodyHandler
 from eod.devkit.simulators.engine import EngineHandler
 from eod.devkit.simulators.events import AccountEventListener
+from eod.devkit.simulators.faults import REPLY_FAULTS, checked
 from eod.devkit.simulators.http import SimServer
 from eod.devkit.simulators.rpc import RpcHandler
 from eod.devkit.simulators.state import ME_FAULTS, SimState
@@ -58,6 +59,22 @@ class SimulatorHandle:
         self.state.me_fault = _checked_fault(fault)
 
     @property
+    def custody_fault(self) -> str | None:
+        return self.state.custody_fault
+
+    @custody_fault.setter
+    def custody_fault(self, fault: str | None) -> None:
+        self.state.custody_fault = checked(fault, REPLY_FAULTS, "custody")
+
+    @property
+    def rpc_fault(self) -> str | None:
+        return self.state.rpc_fault
+
+    @rpc_fault.setter
+    def rpc_fault(self, fault: str | None) -> None:
+        self.state.rpc_fault = checked(fault, REPLY_FAULTS, "JSON-RPC")
+
+    @property
     def custody_fail(self) -> bool:
         return self.state.custody_fail
 
@@ -82,9 +99,7 @@ class SimulatorHandle:
 
 
 def _checked_fault(fault: str | None) -> str | None:
-    if fault is not None and fault not in ME_FAULTS:
-        raise InputError(f"engine fault must be one of {', '.join(ME_FAULTS)}, got {fault!r}")
-    return fault
+    return checked(fault, ME_FAULTS, "engine")
 
 
 def start_simulators(

@@ -89,8 +89,7 @@ class CustodyHandler(Handler):
             )
             return
         currency, wallet_no, balance = row
-        self.send_json(
-            200,
+        self.send_json_or_fault(
             {
                 "id": wallet_id,
                 "coin": coin,
@@ -99,4 +98,5 @@ class CustodyHandler(Handler):
                 "confirmedBalanceString": balance,
                 "spendableBalanceString": balance,
             },
+            state.custody_fault,
         )

@@ -7,6 +7,7 @@ import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from eod.devkit.simulators.faults import send_faulty
 from eod.devkit.simulators.state import SimState
 
 log = logging.getLogger("eod.devkit.simulators")
@@ -49,6 +50,16 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def send_json_or_fault(self, body: object, fault: str | None) -> None:
+        """A 200 JSON reply, or the wire fault (eod.devkit.simulators.faults) given."""
+        if fault is None:
+            self.send_json(200, body)
+            return
+        try:
+            send_faulty(self, fault, json.dumps(body).encode())
+        except (BrokenPipeError, ConnectionResetError):
+            log.info("%s: client went away during a %s fault", type(self).__name__, fault)
 
     def send_error_json(self, status: int, message: str, name: str | None = None) -> None:
         body = {"error": message}

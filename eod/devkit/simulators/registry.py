@@ -14,6 +14,8 @@ from eod.business_date import Cutover
 from eod.devkit.simulators.state import ENGINE_CREDITED, NotGenerated
 
 FETCH = 5_000
+UNKNOWN_USER_ID = 9_999_999_999  # a user no generated exchange has
+LONG_LINE_BYTES = 40 << 20
 
 # The stored registry plus what the engine was credited since (staking payouts and
 # admin adjustments posted before the snapshot instant); users whose open orders were
@@ -199,5 +201,16 @@ def _spoiled(row: tuple, fault: str) -> Iterator[str]:
     elif fault == "unknown-currency":
         yield _line(*row)
         yield _line(user_id, "ZZZ", "1", "0", "1")
+    elif fault == "unknown-user":
+        yield _line(*row)
+        yield _line(UNKNOWN_USER_ID, currency, "1", "0", "1")
+    elif fault == "long-line":
+        # a line of LONG_LINE_BYTES, in pieces: only its first bytes need reading
+        yield f'{{"user_id": {user_id}, "currency": "{currency}", "note": "'
+        piece = "x" * (1 << 20)
+        for _ in range(LONG_LINE_BYTES >> 20):
+            yield piece
+        yield '"}\n'
+        yield _line(*row)
     else:  # pragma: no cover - the option is checked where it is set
         raise ValueError(f"unknown engine fault {fault!r}")

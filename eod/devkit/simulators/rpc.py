@@ -88,7 +88,7 @@ class RpcHandler(Handler):
             reply = [self._answer(item) for item in body]
         else:
             reply = self._answer(body)
-        self.send_json(200, reply)
+        self.send_json_or_fault(reply, self.server.state.rpc_fault)
 
     def _block_number(self, tag, head: int) -> int | None:
         """A block tag or hex number as a block number; None when it is not one."""

@@ -16,7 +16,18 @@ from datetime import date, datetime, timedelta
 from eod.business_date import Cutover
 from eod.db import connect
 
-ME_FAULTS = ("malformed", "negative", "duplicate", "unknown-currency")
+# Faults the engine simulator injects: in a row (malformed, negative, duplicate,
+# unknown-currency, unknown-user, long-line), in the header (empty, sequence-back), or
+# on the wire (drop, truncated, stall).
+ME_ROW_FAULTS = (
+    "malformed",
+    "negative",
+    "duplicate",
+    "unknown-currency",
+    "unknown-user",
+    "long-line",
+)
+ME_FAULTS = (*ME_ROW_FAULTS, "empty", "sequence-back", "drop", "truncated", "stall")
 # Adjustments that reach users after the engine's registry was generated: the close
 # posts them and the engine consumes the events that announce them.
 ENGINE_CREDITED = ("staking_payout", "admin_adjustment")
@@ -38,6 +49,8 @@ class SimState:
     database_url: str
     me_fault: str | None = None
     custody_fail: bool = False
+    custody_fault: str | None = None  # one of faults.REPLY_FAULTS
+    rpc_fault: str | None = None  # one of faults.REPLY_FAULTS
     _last_served: datetime | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
