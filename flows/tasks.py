@@ -24,6 +24,7 @@ from eod.close import postings
 from eod.close.breaks import act_on_breaks, close_summary
 from eod.close.dbt_build import AFTER_CAPTURES, BEFORE_CAPTURES, run_build
 from eod.close.leader import check_fence
+from eod.close.ledger_snapshot import record_close_snapshot
 from eod.close.steps import StepLedger
 from eod.context import Context
 from eod.db import transaction
@@ -93,17 +94,20 @@ def capture_staking(ctx: Context, ledger: StepLedger, name: str) -> dict | None:
 @_task(name="dbt_build_trading")
 def dbt_build_trading(ctx: Context, ledger: StepLedger, name: str) -> dict | None:
     """Build D's marts that do not read the captures: trades, fees, tiers, cost and P&L,
-    staking, the journals. Any failing node fails the step."""
-    return ledger.run(
-        name,
-        lambda: run_build(
+    staking, the journals. Any failing node fails the step. It is the first to read
+    the ledger: the snapshot D's close counts the ledger by is recorded first."""
+
+    def work() -> dict:
+        with ledger.transaction() as cur:
+            record_close_snapshot(cur, ledger.business_date)
+        return run_build(
             ctx.database_url,
             ledger.business_date,
             BEFORE_CAPTURES,
             fencing_token=ledger.fencing_token,
-        ).summary(),
-        atomic=False,
-    )
+        ).summary()
+
+    return ledger.run(name, work, atomic=False)
 
 
 @_task(name="dbt_build")
@@ -116,6 +120,9 @@ def dbt_build(ctx: Context, ledger: StepLedger, name: str) -> dict | None:
             with conn.cursor() as cur:
                 check_fence(cur, ledger.fencing_token)
             store_por_key(conn, ctx.settings.por_secret)
+        with ledger.transaction() as cur:
+            # normally recorded by dbt_build_trading already, and then kept
+            record_close_snapshot(cur, ledger.business_date)
         return run_build(
             ctx.database_url,
             ledger.business_date,

@@ -13,8 +13,9 @@ from decimal import Decimal
 import psycopg2
 import pytest
 
+from eod.close.ledger_snapshot import record_close_snapshot
 from eod.seal import SealConflict, seal_close, verify
-from eod.seal.canonical import LEDGER, MARTS, POR
+from eod.seal.canonical import COUNTED_ENTRIES, LEDGER, MARTS, POR
 from tests_py.breaks_fixtures import D1, D2, D3, cursor, fetch
 from tests_py.conftest import run_eod
 
@@ -69,10 +70,55 @@ def expected_digest(url, sections, day) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def snapshot_sees(snapshot: str, xid: int) -> bool:
+    """Postgres's pg_visible_in_snapshot, from the snapshot's text `xmin:xmax:xip,...`."""
+    xmin, xmax, xip = snapshot.split(":")
+    if xid < int(xmin):
+        return True
+    if xid >= int(xmax):
+        return False
+    return str(xid) not in xip.split(",")
+
+
+def counted_ledger_text(url, day) -> str:
+    """The README's ledger section: the entries D's close counted, found here from the
+    recorded snapshots and every entry's transaction id (none of the SQL's rules)."""
+    snapshots = dict(fetch(url, "select business_date, snapshot::text from eod.close_snapshots"))
+    seen_now = snapshots.get(day) or fetch(url, "select pg_current_snapshot()::text")[0][0]
+    seen_before = snapshots.get(date.fromordinal(day.toordinal() - 1))
+    (section,) = LEDGER
+    names = ", ".join(section.columns)
+    entries = fetch(
+        url,
+        f"select {names}, reference_type, tx_id::text::bigint from exchange.ledger_entries",
+    )
+    at = section.columns.index("business_date")
+    counted = []
+    for *row, reference_type, tx_id in entries:
+        dated = row[at]
+        fee_journal = reference_type == "fee_journal"
+        on_time = dated == day and (fee_journal or snapshot_sees(seen_now, tx_id))
+        late = (
+            seen_before is not None
+            and dated < day
+            and not fee_journal
+            and snapshot_sees(seen_now, tx_id)
+            and not snapshot_sees(seen_before, tx_id)
+        )
+        if on_time or late:
+            counted.append(row)
+    if not counted:
+        return ""
+    counted.sort(key=lambda row: row[0])  # entry_id
+    lines = ["\t".join((f"# {section.name}", *section.columns))]
+    lines += ["\t".join(field(v) for v in row) for row in counted]
+    return "".join(f"{line}\n" for line in lines)
+
+
 def expected_seal(url, day, prev) -> tuple[str, str, str, str]:
     por = expected_digest(url, POR, day)
     marts = expected_digest(url, MARTS, day)
-    ledger = expected_digest(url, LEDGER, day)
+    ledger = hashlib.sha256(counted_ledger_text(url, day).encode()).hexdigest()
     text = f"seal|{day.isoformat()}|{prev}|{por}|{marts}|{ledger}"
     return hashlib.sha256(text.encode()).hexdigest(), por, marts, ledger
 
@@ -148,9 +194,16 @@ def sealed(db_url):
         )
     for day, fee in ((D1, "0.5"), (D2, "1.25"), (D3, "100")):
         _day(db_url, day, fee)
-        with cursor(db_url) as cur:
-            seal_close(cur, day)
+        close(db_url, day)
     return db_url
+
+
+def close(url, day):
+    """What the close does for the ledger: record the snapshot it counts by, then seal."""
+    with cursor(url) as cur:
+        record_close_snapshot(cur, day)
+    with cursor(url) as cur:
+        seal_close(cur, day)
 
 
 def _seals(url):
@@ -271,6 +324,46 @@ def test_a_rewritten_link_is_found_even_when_its_hash_is_recomputed(sealed):
     assert report.first_bad == D2
     assert report.problems == ["prev_seal_hash does not link to the seal of 2026-11-01"]
     assert d2[1] != forged
+
+
+def test_a_late_entry_belongs_to_the_close_that_finds_it_and_breaks_no_seal(sealed, eod_env):
+    d4 = date(2026, 11, 4)
+    before = _seals(sealed)
+    # a journal dated D2 commits after D3's close: D2 and D3 are sealed already
+    with cursor(sealed) as cur:
+        _journal(cur, D2, 7, "BTC", Decimal("0.125"), "arrived late")
+    late_ids = [
+        row[0]
+        for row in fetch(
+            sealed,
+            "select entry_id from exchange.ledger_entries where reason = 'arrived late'"
+            " order by entry_id",
+        )
+    ]
+    assert len(late_ids) == 2
+    _day(sealed, d4, "2")
+    close(sealed, d4)
+    seals = _seals(sealed)
+    assert seals[:3] == before
+    day, seal_hash, prev_hash, por, marts, ledger, _ = seals[3]
+    assert (day, prev_hash) == (d4, before[2][1])
+    assert (seal_hash, por, marts, ledger) == expected_seal(sealed, d4, prev_hash)
+    # D4 counted the late legs beside its own, dated D2; D2 and D3 still count theirs
+    counted = fetch(
+        sealed,
+        f"select entry_id, business_date, counted_as from {COUNTED_ENTRIES} order by entry_id",
+        {"day": d4},
+    )
+    assert [r for r in counted if r[2] == "late"] == [(i, D2, "late") for i in late_ids]
+    assert {r[1] for r in counted if r[2] == "on_time"} == {d4}
+    for closed in (D2, D3):
+        assert late_ids[0] not in [
+            r[0] for r in fetch(sealed, f"select entry_id from {COUNTED_ENTRIES}", {"day": closed})
+        ]
+    report = verify(sealed)
+    assert report.ok and report.checked == [D1, D2, D3, d4], report.problems
+    out = run_eod(["seal", "verify"], eod_env)
+    assert out.stdout.startswith("4 sealed dates verified, 2026-11-01 .. 2026-11-04; chain head ")
 
 
 def test_verify_reads_a_range_and_refuses_a_backwards_one(sealed, eod_env):

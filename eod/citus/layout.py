@@ -52,6 +52,9 @@ REFERENCE_TABLES = (
     # the HMAC pads of the proof-of-reserves nonces: the leaves are hashed in each
     # shard, so every node needs them (only their owner can read them, as before)
     "eod.por_key",
+    # what each close could see of the ledger and the trades: read by the queries that
+    # count them (eod.close_snapshot), which run in the shards
+    "eod.close_snapshots",
 )
 
 DISTRIBUTED_TABLES = (

@@ -116,6 +116,16 @@ MARTS: tuple[Section, ...] = (
         key=(),
     ),
     _by_date(
+        "marts.late_ledger_entries",
+        "entry_id",
+        "journal_id",
+        "user_id",
+        "currency",
+        "amount",
+        "entry_business_date",
+        key=("entry_id",),
+    ),
+    _by_date(
         "marts.recon_custody",
         "currency",
         "liabilities",
@@ -182,17 +192,29 @@ LEDGER_COLUMNS = (
 )
 
 
-def counted_entries() -> Section:
-    """The ledger entries the close of D counted: the one place that says which.
+# The ledger entries the close of D counted, with the entry's own date as business_date
+# and `counted_as`: read as the ledger models read them (macros/ledger_entries_counted),
+# by the rules of eod.is_counted_on_time and eod.ledger_entries_late.
+_ENTRY_COLUMNS = ", ".join(f"{{0}}.{c}" for c in LEDGER_COLUMNS)
+COUNTED_ENTRIES = (
+    "(select "
+    + _ENTRY_COLUMNS.format("e")
+    + ", 'on_time' as counted_as from exchange.ledger_entries as e"
+    " where e.business_date = %(day)s::date and eod.is_counted_on_time("
+    "e.reference_type, e.tx_id, (select eod.close_snapshot(%(day)s::date)))"
+    " union all select "
+    + _ENTRY_COLUMNS.format("l")
+    + ", 'late' from eod.ledger_entries_late(%(day)s::date) as l) as counted"
+)
 
-    Today: the entries dated D (business_date = D), read through the business_date index.
-    """
-    return Section(
-        "exchange.ledger_entries",
-        LEDGER_COLUMNS,
-        ("entry_id",),
-        "exchange.ledger_entries where business_date = %(day)s",
-    )
+
+def counted_entries() -> Section:
+    """The ledger entries the close of D counted: those dated D its snapshot saw (and
+    D's fee journal), then the late entries it found, dated before D. Their own
+    columns, so `business_date` is the entry's date: a late entry's is before D.
+    Ordered by entry_id, on time and late alike. An entry that arrives after D's close
+    is the next close's late entry: D's digest never changes."""
+    return Section("exchange.ledger_entries", LEDGER_COLUMNS, ("entry_id",), COUNTED_ENTRIES)
 
 
 LEDGER: tuple[Section, ...] = (counted_entries(),)

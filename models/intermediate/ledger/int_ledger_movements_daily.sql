@@ -1,7 +1,8 @@
 {{ config(post_hook='analyze {{ this }}') }}
 
-{#- Each user's net ledger movement per currency on D, D's fee journal left out: the
-    day's `user` entries summed once, so that the carried balances need not wait for
+{#- Each user's net ledger movement per currency counted by D's close (the entries
+    dated D it could see and the late entries it found), D's fee journal left out:
+    summed once, so that the carried balances need not wait for
     the fee journal before reading millions of entries. On the first date of the
     close chain it is the whole history up to D instead. -#}
 with

@@ -4,10 +4,12 @@
     that has no row counting as 0.
 
     The ledger balance is counted as the reconciliations count it: the `user` entries
-    with business_date <= D, with D's fee journal counted once (its user legs,
-    -total_fees of fct_daily_fees, whether or not it is posted yet). It is carried:
-    D-1's ledger_total of this model plus D's net movements (int_ledger_movements_daily)
-    plus D's fee journal; only the first date of the close chain sums the ledger's
+    with business_date <= D that D's close can see, with D's fee journal counted once
+    (its user legs, -total_fees of fct_daily_fees, whether or not it is posted yet). It
+    is carried: D-1's ledger_total of this model plus the net movements D's close
+    counts (int_ledger_movements_daily: the entries dated D its snapshot saw, and the
+    late entries dated earlier that D-1's close could not see, so each entry is counted
+    once, by the close that finds it) plus D's fee journal; only the first date of the close chain sums the ledger's
     history. The balances and the comparison are one model so that the day's millions
     of balances are written once. The three parts hold one row per (user, currency)
     each, so they are joined rather than grouped; on Citus (the var `citus`) they are

@@ -2,9 +2,11 @@
 -- depends_on: {{ ref('int_business_dates_windowed') }}
 {{ config(post_hook='analyze {{ this }}') }}
 
-{#- One row per (trade, role): the maker's and the taker's side of every trade of D,
-    priced in USDT (pairs not quoted in USDT at the quote's mark of D). On the first
-    date of the close chain it also holds every earlier trade, dated by its own
+{#- One row per (trade, role): the maker's and the taker's side of every trade D's
+    close counts, priced in USDT (pairs not quoted in USDT at the quote's mark of D):
+    those executed in D's window that its snapshot sees, and the late ones, executed
+    earlier and written after D-1's close read the trades, which D counts as its own.
+    On the first date of the close chain it also holds every earlier trade, dated by its own
     business date and priced at its quote's mark of that date, so the carried
     positions and the 30-day volumes can be built from history once. -#}
 {%- set business_date = business_date_literal(var('business_date', none)) -%}
@@ -22,13 +24,29 @@ marks as (
     select * from {{ ref('int_mark_prices_resolved') }}
 ),
 
+seen as (
+    -- the snapshot D's close reads by (eod.close_snapshots), looked up once
+    select eod.close_snapshot({{ business_date }}) as close_view
+),
+
 trades as (
+    -- the trades D's close can see: all history up to the end of D on the first close,
+    -- D's window otherwise
     select trades.*
     from {{ ref('stg_exchange__trades') }} as trades
     where
         trades.executed_at < {{ window.end }}
-        -- all history on the first close, D's window otherwise
         and trades.executed_at >= {{ "'-infinity'::timestamptz" if first else window.start }}
+        and pg_visible_in_snapshot(trades.tx_id, (select seen.close_view from seen))
+    {%- if not first %}
+        union all
+        -- and the late ones: executed before D, unseen by D-1's close (eod.trades_late)
+        select trades.*
+        from {{ ref('stg_exchange__trades') }} as trades
+        where trades.trade_id in (
+            select late.trade_id from eod.trades_late({{ business_date }}, {{ window.start }}) as late
+        )
+    {%- endif %}
 ),
 
 legs as (

@@ -25,7 +25,10 @@ renamed as (
 
         -- time
         business_date,
-        effective_at
+        effective_at,
+
+        -- the transaction that wrote it: what each close could see (eod.close_snapshots)
+        tx_id
     from source
 )
 

@@ -27,7 +27,10 @@ renamed as (
         taker_fee,
         fee_currency,
 
-        executed_at
+        executed_at,
+
+        -- the transaction that wrote it: what each close could see (eod.close_snapshots)
+        tx_id
     from source
 )
 
