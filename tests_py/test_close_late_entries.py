@@ -2,10 +2,11 @@
 
 Two platform writers interleave: A writes a deposit dated D1 first (smaller entry ids)
 and commits only after D1's close; B writes one dated D1 after A (larger ids) and
-commits before the close. The engine holds both deposits from D1 on. Expected, by
-hand: D1's close sees B and not A, so it breaks on A's pair by exactly A's amount; D2's
-close counts A once, lists its two legs as late, breaks on nothing and clears the
-break; every seal verifies; an entry arriving after D2's close changes nothing of D2.
+commits before the close. The engine and custody hold both deposits from D1 on.
+Expected, by hand: D1's close sees B and not A, so it breaks on A's pair, and on
+custody in A's currency, by exactly A's amount; D2's close counts A once, lists its two
+legs as late, breaks on nothing and clears the break; every seal verifies; an entry
+arriving after D2's close changes nothing of what D2 counted.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from eod.seal import verify
 from eod.seal.canonical import COUNTED_ENTRIES
 from tests_py.close_fixtures import running_exchange
 
-DEPOSIT_A = Decimal("0.75")
+DEPOSIT_A = Decimal("7.5")
 DEPOSIT_B = Decimal("2.5")
 COUNTED = f"select entry_id from {COUNTED_ENTRIES} order by 1"
 
@@ -62,6 +63,16 @@ def test_a_late_entry_breaks_its_own_date_and_is_counted_once_by_the_next_close(
                    returning 1""",
                 (amount, user_id, currency, d1, d2),
             )
+            # and custody received it: one wallet of the currency holds it from D1 on
+            x.fetch(
+                """update sim.custody_wallet_balances w
+                   set balance_units = balance_units + %s * power(10::numeric, c.decimals)
+                   from exchange.currencies c
+                   where c.currency = w.currency and w.currency = %s and w.wallet_no = 1
+                     and w.business_date in (%s, %s)
+                   returning 1""",
+                (amount, currency, d1, d2),
+            )
 
         writer_a = psycopg2.connect(db_url)
         writer_b = psycopg2.connect(db_url)
@@ -72,7 +83,8 @@ def test_a_late_entry_breaks_its_own_date_and_is_counted_once_by_the_next_close(
                 on_time_ids = _deposit(cur, d1, ub, cb, DEPOSIT_B)
             assert max(late_ids) < min(on_time_ids)  # ids are not commit-ordered
 
-            # D1: the close sees B and not A: one break, A's pair, by A's amount
+            # D1: the close sees B and not A: A's pair breaks by A's amount, and custody
+            # holds A beyond the liabilities it counts
             assert close_date(d1) == 1
             writer_a.commit()
         finally:
@@ -83,6 +95,12 @@ def test_a_late_entry_breaks_its_own_date_and_is_counted_once_by_the_next_close(
             " where business_date = %s",
             (d1,),
         ) == [(ua, ca, DEPOSIT_A)]
+        (custody,) = x.fetch(
+            "select currency, difference from marts.recon_custody"
+            " where business_date = %s and is_break",
+            (d1,),
+        )
+        assert custody == (ca, DEPOSIT_A)
         counted_d1 = {r[0] for r in x.fetch(COUNTED, {"day": d1})}
         assert set(on_time_ids) <= counted_d1 and not set(late_ids) & counted_d1
 

@@ -55,7 +55,9 @@ def late_trade_url(pg_server_url, template_db, tmp_path_factory):
         )
     conn.close()
     _snapshot(url, fx.D2)
-    assert build(url, fx.D2, target)
+    # D2's reconciliation tests fail (the captured engine and custody do not hold the
+    # late trade, nor does the ledger its legs): the figures below are what is tested
+    build(url, fx.D2, target)
     yield url, d1_fees
     drop_database(pg_server_url, name)
 

@@ -214,7 +214,9 @@ CLOSE_SAME_WORK = {
     "capture": CLOSE["capture"],
     **SAME_OUTPUTS,
     "custody": CLOSE["custody"],
+    # checked per statement, as the close's posting declares (eod.close.postings)
     "post_fee_journal": """
+        set local exchange.journals_whole_per_statement = on;
         insert into exchange.ledger_entries
             (journal_id, user_id, account, currency, amount, reference_type, reference_id,
              business_date, effective_at, created_by)
