@@ -177,11 +177,11 @@ def unplaced_dbt_tables(cur) -> list[str]:
 # at commit, in its shard (all the journal's legs are there), whatever the writer says;
 # the shard's transaction ids are the worker's, so the journal is found by its id.
 BALANCE_FUNCTION = "exchange.check_journal_balanced_at_commit()"
+BALANCE_TRIGGERS = ("ledger_entries_balanced", "ledger_entries_balanced_at_commit")
 BALANCE_AT_COMMIT = (
     # a leg's journal is summed in its shard, found by journal_id
     "create index if not exists ledger_entries_journal_idx on exchange.ledger_entries (journal_id)",
-    "drop trigger if exists ledger_entries_balanced on exchange.ledger_entries",
-    "drop trigger if exists ledger_entries_balanced_at_commit on exchange.ledger_entries",
+    *(f"drop trigger if exists {name} on exchange.ledger_entries" for name in BALANCE_TRIGGERS),
     """create constraint trigger ledger_entries_balanced_at_commit
        after insert on exchange.ledger_entries
        deferrable initially deferred

@@ -115,6 +115,13 @@ def apply(cur) -> None:
         cur.execute(f'alter table {table} drop constraint "{name}"')
     for table in reference:
         cur.execute("select create_reference_table(%s)", (table,))
+    if layout.JOURNAL_ANCHOR in [d.table for d in distributed]:
+        # The ledger's rows were checked as they were written; copied into the shards
+        # they would queue the balance triggers' deferred events, and a shard with
+        # pending events cannot be altered in this transaction. The rule is attached
+        # again below, as it runs in the shards.
+        for trigger in layout.BALANCE_TRIGGERS:
+            cur.execute(f"drop trigger if exists {trigger} on {layout.JOURNAL_ANCHOR}")
     for dist in distributed:
         _widen_keys(cur, dist.table)
         cur.execute(
