@@ -121,7 +121,8 @@ class AdminService(pb2_grpc.AdminServiceServicer):
 
     def RunEOD(self, request, context):  # noqa: N802 - gRPC method name
         """What `eod close` does: refuse without real external systems, close D with
-        catch-up; a failed run is FAILED_PRECONDITION naming the step and reason."""
+        catch-up; a failed run is FAILED_PRECONDITION naming the step and reason, a
+        close that lost its leadership meanwhile ABORTED."""
         from flows.service import run_close
 
         day = self._date(request.business_date, context)
@@ -129,6 +130,8 @@ class AdminService(pb2_grpc.AdminServiceServicer):
             outcome = run_close(day)
         except EodError as exc:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        if outcome.deposed:
+            context.abort(grpc.StatusCode.ABORTED, f"close stopped: {outcome.deposed}")
         if outcome.failure:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"close failed: {outcome.failure}")
         return eod_status(self.database_url, day)
