@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 export DBT_PROFILES_DIR ?= $(CURDIR)
 export DO_NOT_TRACK ?= 1
 
-.PHONY: setup demo test test-browser test-citus lint bench bi bi-setup clean
+.PHONY: setup demo test test-browser test-citus test-chaos lint bench bi bi-setup clean
 
 GENERATED := eod/admin/generated/admin_pb2_grpc.py
 
@@ -57,6 +57,10 @@ test-browser: setup bi-setup
 # the Citus tier (a local cluster; Citus is built once with ../shared/vendor/citus when missing)
 test-citus: setup
 	$(BIN)/pytest -q -m citus
+
+# the chaos tier (a private Postgres and nats-server it crashes; about 7 minutes)
+test-chaos: setup
+	$(BIN)/pytest -q -m chaos
 
 lint: setup
 	$(BIN)/eod lint

@@ -28,7 +28,7 @@ from eod.errors import InputError
 
 def register(subparsers) -> None:
     bench = subparsers.add_parser("bench", help="benchmarks that print figures")
-    which = bench.add_subparsers(dest="bench", metavar="{close,models,posting}")
+    which = bench.add_subparsers(dest="bench", metavar="{close,models,posting,chaos}")
     # plain `eod bench` is the close benchmark at its default scale
     bench.set_defaults(
         handler=_bench_close,
@@ -65,6 +65,24 @@ def register(subparsers) -> None:
     j.add_argument("--history", type=int, default=4_000_000, help="legs already in the ledger")
     j.add_argument("--keep", action="store_true", help="keep the benchmark database")
     j.set_defaults(handler=_bench_posting)
+    k = which.add_parser(
+        "chaos", help="faults injected into real closes, each compared with a clean close"
+    )
+    k.add_argument(
+        "--only", nargs="+", metavar="WORD", help="only the scenarios whose names hold a WORD"
+    )
+    k.add_argument("--users", type=int, default=300)
+    k.add_argument("--days", type=int, default=3)
+    k.set_defaults(handler=_bench_chaos)
+
+
+def _bench_chaos(args) -> int:
+    from eod.devkit.chaos.harness import ExchangeShape
+    from eod.devkit.chaos.report import chaos_report
+
+    if args.users < 10 or args.days < 2:
+        raise InputError("--users must be at least 10 and --days at least 2")
+    return chaos_report(ExchangeShape(users=args.users, days=args.days), args.only)
 
 
 def _bench_close(args) -> int:

@@ -3,7 +3,8 @@
 - `drop`: the connection is closed without a reply;
 - `truncated`: a reply whose body stops half-way through its Content-Length;
 - `stall`: no reply at all for STALL_S seconds (longer than a test's client timeout);
-- `malformed`: a 200 whose body is not JSON (a proxy's error page).
+- `malformed`: a 200 whose body is not JSON (a proxy's error page);
+- `500`: an HTTP 500 (the service's own error).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 
 from eod.errors import InputError
 
-REPLY_FAULTS = ("drop", "truncated", "stall", "malformed")
+REPLY_FAULTS = ("drop", "truncated", "stall", "malformed", "500")
 STALL_S = 3.0
 MALFORMED_BODY = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 
@@ -30,6 +31,9 @@ def send_faulty(handler, fault: str, body: bytes) -> None:
         return
     if fault == "stall":
         time.sleep(STALL_S)
+        return
+    if fault == "500":
+        handler.send_error_json(500, "internal server error (simulated)", "InternalError")
         return
     if fault == "malformed":
         body, content_type, length = MALFORMED_BODY, "text/html", len(MALFORMED_BODY)

@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -73,6 +74,9 @@ class PagerSimulator:
         self.rejected: list[Any] = []
         self.mode = mode
         self.slow_s = 30.0
+        # called with each request's body as it arrives, before any answer (what a
+        # test checks while the pager holds a request)
+        self.observe: Callable[[bytes], None] | None = None
         self._lock = threading.Lock()
         self._failures: list[int] = []
         self._server = ThreadingHTTPServer((host, port), self._handler())
@@ -138,6 +142,8 @@ class PagerSimulator:
                     except ValueError:
                         sim.attempts.append(raw)
                     failure = sim._failures.pop(0) if sim._failures else None
+                if sim.observe is not None:
+                    sim.observe(raw)
                 if sim.mode == "down":
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
