@@ -5,7 +5,8 @@
 closes D as `eod close --date D` would. When the close reaches POINT it writes
 SIGNAL_FILE, then with ACTION `kill` sends itself SIGKILL (nothing of the process
 runs after it: no finally, no atexit, no flush); with ACTION `pause` it waits until
-SIGNAL_FILE.go exists, then goes on. It prints each date's outcome and the failure,
+SIGNAL_FILE.go exists, then goes on; `pause-then-stop` also stops the close at the end
+of that stage. It prints each date's outcome and the failure,
 if any, and exits with the close's status.
 """
 
@@ -32,6 +33,7 @@ def main(argv: list[str]) -> int:
         Path(signal_file).write_text(reached)
         if action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        state.stop_after_strike = action == "pause-then-stop"
         go = Path(signal_file + ".go")
         while not go.exists():
             time.sleep(0.05)

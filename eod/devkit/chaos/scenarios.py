@@ -128,10 +128,11 @@ SIGKILL = Scenario(
 
 def _restarts(harness: Harness, scenario: Scenario) -> Outcome:
     """A close per point in a process of its own, paused there while Postgres restarts
-    immediately, then let go on its broken connections; then a re-run."""
+    immediately, then let go on its broken connections to the end of that stage
+    (where it stops, whether the stage survived or not); then a re-run."""
     out = Outcome()
     for fault, point in scenario.faults:
-        pid, signal_file = harness.start_child(point, "pause")
+        pid, signal_file = harness.start_child(point, "pause-then-stop")
         reached = wait_for(signal_file, pid)
         if reached:
             harness.postgres.restart_immediately()
@@ -307,7 +308,7 @@ def _frozen_users(harness: Harness) -> set[int]:
 
 def _pager_down(harness: Harness, scenario: Scenario) -> Outcome:
     """The pager is unreachable for a whole close: the freezes must not wait for it;
-    once it is back, the re-run delivers the pages."""
+    once it is back and the page's backoff has passed, the re-run delivers it."""
     out = Outcome()
     ((fault, _),) = scenario.faults
     expected = _frozen_users(harness)
@@ -321,6 +322,12 @@ def _pager_down(harness: Harness, scenario: Scenario) -> Outcome:
             + (f" and failed: {failure}" if failure else "")
         )
     harness.pager.mode = "up"
+    # a page that failed waits out its backoff before the next attempt
+    due = harness.fetch(
+        """select coalesce(extract(epoch from max(next_attempt_at) - now()), 0)
+           from eod.page_outbox where accepted_at is null and refused_at is null"""
+    )[0][0]
+    time.sleep(min(max(float(due), 0.0), 60.0) + 0.2)
     code, failure = harness.close_here()
     if failure:
         out.problems.append(f"the re-run failed: {failure}")

@@ -25,12 +25,19 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 
+from eod.errors import EodError
+
 DBT_NODES_BEFORE_STRIKE = 12  # about the middle of the smaller build
 HOLD_LIMIT_S = 120.0
 
 
 class StruckBeside(RuntimeError):
     """A step that ran beside the one a fault struck."""
+
+
+class StoppedAfterStrike(EodError):
+    """The close stopped at the end of the stage a fault struck (so that a series of
+    faults finds its next point still ahead)."""
 
 
 class Hooks:
@@ -44,6 +51,7 @@ class Hooks:
         self._counts: dict[str, int] = {}
         self.done = threading.Event()  # the armed point struck, or its step ended
         self.stage_of: dict[str, int] = {}
+        self.stop_after_strike = False
 
     def arm(self, point: str | None) -> None:
         with self._lock:
@@ -117,6 +125,8 @@ def hooks(action: Callable[[str], None]) -> Iterator[Hooks]:
                 if not any(isinstance(o, Exception) for _, o in outcomes):
                     for name, _ in stage:
                         state.reach(f"after:{name}")
+                if state.stop_after_strike and state.struck:
+                    raise StoppedAfterStrike(f"stopped after the stage {state.struck[-1]} hit")
                 return outcomes
 
             return wrapped
