@@ -21,8 +21,48 @@ $$;
 -- close counted it, from the fees. With no snapshot recorded for D-1 (D-1 never
 -- closed, or D starts the chain) no entry is late: what came before D is the carried
 -- balance's business (or, on the chain's first date, the history the close sums).
-create or replace function eod.ledger_entries_late(business_date date)
-returns setof exchange.ledger_entries rows 100
+--
+-- Both return their own row types, not the tables': a function typed by a table's row
+-- is an object that table's dependents (the views over it) depend on through it, which
+-- Citus refuses as a circular dependency when it distributes the table.
+do $$
+begin
+    -- an earlier version returned the tables' row types, which `create or replace`
+    -- cannot change
+    if exists (
+        select 1 from pg_proc
+        where oid = to_regprocedure('eod.ledger_entries_late(date)')
+          and prorettype = 'exchange.ledger_entries'::regtype
+    ) then
+        drop function eod.ledger_entries_late(date) cascade;
+    end if;
+    if exists (
+        select 1 from pg_proc
+        where oid = to_regprocedure('eod.trades_late(date, timestamptz)')
+          and prorettype = 'exchange.trades'::regtype
+    ) then
+        drop function eod.trades_late(date, timestamptz) cascade;
+    end if;
+end
+$$;
+
+create or replace function eod.ledger_entries_late(for_date date)
+returns table (
+    entry_id bigint,
+    journal_id uuid,
+    user_id bigint,
+    account text,
+    currency text,
+    amount numeric(38, 18),
+    reference_type text,
+    reference_id text,
+    reason text,
+    business_date date,
+    effective_at timestamptz,
+    created_by text,
+    tx_id xid8
+)
+rows 100
 language plpgsql stable
 as $$
 declare
@@ -30,19 +70,22 @@ declare
 begin
     select s.snapshot into seen_before
     from eod.close_snapshots as s
-    where s.business_date = ledger_entries_late.business_date - 1;
+    where s.business_date = for_date - 1;
     if seen_before is null then
         return;
     end if;
     return query execute
-        'select e.* from exchange.ledger_entries as e
+        'select e.entry_id, e.journal_id, e.user_id, e.account, e.currency, e.amount,
+                e.reference_type, e.reference_id, e.reason, e.business_date,
+                e.effective_at, e.created_by, e.tx_id
+         from exchange.ledger_entries as e
          where e.tx_id >= $1
            and e.business_date < $2
            and e.reference_type <> ''fee_journal''
            and pg_visible_in_snapshot(e.tx_id, $3)
            and not pg_visible_in_snapshot(e.tx_id, $4)'
-        using pg_snapshot_xmin(seen_before), ledger_entries_late.business_date,
-              eod.close_snapshot(ledger_entries_late.business_date), seen_before;
+        using pg_snapshot_xmin(seen_before), for_date, eod.close_snapshot(for_date),
+              seen_before;
 end
 $$;
 
@@ -64,8 +107,9 @@ $$;
 -- The late trades of D: executed before D's window (which starts at day_start),
 -- seen by D's snapshot and not by D-1's; found as the late ledger entries are. D's
 -- close counts them as D's (fees, volume, and the cost fold after D-1's positions).
-create or replace function eod.trades_late(business_date date, day_start timestamptz)
-returns setof exchange.trades rows 100
+create or replace function eod.trades_late(for_date date, day_start timestamptz)
+returns table (trade_id bigint)
+rows 100
 language plpgsql stable
 as $$
 declare
@@ -73,17 +117,17 @@ declare
 begin
     select s.snapshot into seen_before
     from eod.close_snapshots as s
-    where s.business_date = trades_late.business_date - 1;
+    where s.business_date = for_date - 1;
     if seen_before is null then
         return;
     end if;
     return query execute
-        'select t.* from exchange.trades as t
+        'select t.trade_id from exchange.trades as t
          where t.tx_id >= $1
            and t.executed_at < $2
            and pg_visible_in_snapshot(t.tx_id, $3)
            and not pg_visible_in_snapshot(t.tx_id, $4)'
         using pg_snapshot_xmin(seen_before), day_start,
-              eod.close_snapshot(trades_late.business_date), seen_before;
+              eod.close_snapshot(for_date), seen_before;
 end
 $$;
