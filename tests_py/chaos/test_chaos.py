@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import pytest
 
-from eod.devkit.chaos import scenarios, table
+from eod.devkit.chaos import scenarios
 from eod.devkit.chaos.harness import Harness
+from tests_py.chaos.conftest import DONE
 
 pytestmark = pytest.mark.chaos
 
@@ -28,22 +29,13 @@ PENDING = {
 
 
 @pytest.fixture(scope="module")
-def chaos(request):
-    """The harness, set up once; at the end the table of the faults that ran (the
-    same as `eod bench chaos` prints)."""
+def chaos():
     harness = Harness()
-    harness.done = []
     try:
         harness.setup()
         yield harness
     finally:
         harness.teardown()
-        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None and harness.done:
-            reporter.write_line("")
-            for line in table.markdown(harness.done).splitlines():
-                reporter.write_line(line)
-            reporter.write_line(table.summary(harness.done))
 
 
 def test_the_comparison_sees_a_date_not_closed(chaos):
@@ -64,5 +56,5 @@ def _case(scenario):
 @pytest.mark.parametrize("scenario", [_case(s) for s in scenarios.SCENARIOS])
 def test_faults_leave_the_close_equal_to_the_reference(chaos, scenario):
     result = scenarios.run(chaos, scenario)
-    chaos.done.append((scenario, result))
+    DONE.append((scenario, result))
     assert all(result.injected.values()) and result.consistent, result.explain()
