@@ -118,3 +118,41 @@ def test_no_unlogged_table_is_read_across_the_parts(eod_env, tmp_path):
         if next(n for n in nodes.values() if n["name"] == name)["config"].get("unlogged")
     )
     assert unlogged == []
+
+
+def test_a_break_skips_no_model(eod_env, tmp_path):
+    """dbt build skips what is built from a model whose test fails. A reconciliation
+    test failing is a break, not an error, and the close goes on to seal D's marts: so
+    every model built from a reconciliation test's parents must be built before that
+    test runs (one of its parents or their ancestors), else a break leaves it unbuilt
+    (fct_recon_breaks_daily, a view, would not exist at the seal of the chain's first
+    date and would appear under that date once a later build created it)."""
+    run_eod(["dbt", "parse", "--quiet", "--target-path", str(tmp_path)], eod_env)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    nodes, parents, children = manifest["nodes"], manifest["parent_map"], manifest["child_map"]
+
+    def closure(start: set[str], edges: dict[str, list[str]]) -> set[str]:
+        seen, todo = set(), list(start)
+        while todo:
+            uid = todo.pop()
+            for nxt in edges.get(uid, []):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    breaks = [
+        uid
+        for uid, node in nodes.items()
+        if node["resource_type"] == "test" and "reconciliation" in node["config"]["tags"]
+    ]
+    assert len(breaks) == 3
+    for test in breaks:
+        built_before = closure({test}, parents)
+        models_after = {
+            uid
+            for uid in closure(set(parents[test]), children)
+            if nodes.get(uid, {}).get("resource_type") == "model"
+        }
+        assert sorted(models_after - built_before) == [], test
+    assert any("fct_recon_breaks_daily" in uid for uid in closure({breaks[0]}, parents))

@@ -1,7 +1,10 @@
 {{ config(tags=['reconciliation'], store_failures=true) }}
 
 -- depends_on: {{ ref('recon_summary') }}
--- (runs after the summary is built, so a break never skips the rest of the close's marts)
+-- depends_on: {{ ref('fct_recon_breaks_daily') }}
+-- (runs after every mart built from the summary, so a break skips none of them: a
+-- skipped fct_recon_breaks_daily would be missing from the seal of the chain's first
+-- date and appear under it once a later build creates it)
 
 -- A returned row is a custody break of D: custody minus liabilities beyond the
 -- currency's tolerance.
