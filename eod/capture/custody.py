@@ -80,7 +80,11 @@ def capture_custody(
                 [(capture_id, *row) for row in balances],
             )
         validation = validate_custody(
-            database_url, business_date, uuid.UUID(capture_id), settings.state_dir
+            database_url,
+            business_date,
+            uuid.UUID(capture_id),
+            settings.state_dir,
+            fencing_token=fencing_token,
         )
         with transaction(database_url) as conn, conn.cursor() as cur:
             if fencing_token is not None:

@@ -219,6 +219,7 @@ def capture_registry(
                 capture_id,
                 settings.state_dir,
                 unique_by_key=landed is not None,
+                fencing_token=fencing_token,
             )
             if landed is None:  # validation passed what could not land: never silently
                 raise InputError(f"registry for {business_date} passed validation but cannot land")

@@ -14,6 +14,7 @@ from typing import Any
 
 from psycopg2.extras import Json
 
+from eod.close.leader import check_fence
 from eod.db import transaction
 from eod.errors import InputError, first_line
 
@@ -135,8 +136,14 @@ def _outcome(check: Check, result: dict[str, Any]) -> CheckOutcome:
     )
 
 
-def _keep(database_url: str, state_dir: Path | None, result: SuiteResult) -> Path | None:
-    """Store the result in eod.validation_results and, with a state dir, as a JSON file."""
+def _keep(
+    database_url: str,
+    state_dir: Path | None,
+    result: SuiteResult,
+    fencing_token: int | None = None,
+) -> Path | None:
+    """Store the result in eod.validation_results and, with a state dir, as a JSON file.
+    With a close's fencing token, the record is refused once that close lost its lock."""
     path = None
     if state_dir is not None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
@@ -145,6 +152,8 @@ def _keep(database_url: str, state_dir: Path | None, result: SuiteResult) -> Pat
         path = folder / f"{result.suite}-{stamp}-{uuid.uuid4().hex[:6]}.json"
         path.write_text(json.dumps(result.result, indent=2, default=str))
     with transaction(database_url) as conn, conn.cursor() as cur:
+        if fencing_token is not None:
+            check_fence(cur, fencing_token)
         cur.execute(
             """insert into eod.validation_results
                    (business_date, suite, success, statistics, result)
@@ -168,6 +177,7 @@ def run_suite(
     checks: list[Check],
     state_dir: Path | None = None,
     raise_on_failure: bool = True,
+    fencing_token: int | None = None,
 ) -> SuiteResult:
     """Validate the rows of `batch_query` against `checks`; keep and return the result.
 
@@ -223,7 +233,7 @@ def run_suite(
         result=document,
         path=None,
     )
-    path = _keep(database_url, state_dir, result)
+    path = _keep(database_url, state_dir, result, fencing_token)
     result = SuiteResult(**{**result.__dict__, "path": path})
     log.info("%s validation for %s: %s", suite_name, business_date, result.summary())
     if raise_on_failure and not result.success:

@@ -206,6 +206,7 @@ def validate_registry(
     capture_id: uuid.UUID,
     state_dir: Path | None = None,
     unique_by_key: bool = False,
+    fencing_token: int | None = None,
 ) -> SuiteResult:
     """Validate a staged registry capture; raises ValidationFailed when a check breaks.
 
@@ -220,6 +221,7 @@ def validate_registry(
             _batch(_FAULTS, capture_id),
             registry_checks(),
             state_dir,
+            fencing_token=fencing_token,
         )
     finally:
         discard_registry_faults(database_url, capture_id)
@@ -230,6 +232,7 @@ def validate_custody(
     business_date: date,
     capture_id: uuid.UUID,
     state_dir: Path | None = None,
+    fencing_token: int | None = None,
 ) -> SuiteResult:
     """Validate a staged custody capture; raises ValidationFailed when a check breaks."""
     return run_suite(
@@ -239,4 +242,5 @@ def validate_custody(
         _batch("eod.custody_balances_incoming", capture_id),
         custody_checks(),
         state_dir,
+        fencing_token=fencing_token,
     )

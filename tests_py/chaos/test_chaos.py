@@ -20,13 +20,6 @@ from tests_py.chaos.conftest import DONE
 
 pytestmark = pytest.mark.chaos
 
-# Behaviour another change is bringing: the cases assert the contract and are marked
-# until it lands (scenario name: reason).
-PENDING = {
-    scenarios.LEADER.name: "the deposed leader's capture still records its validation "
-    "(eod.validation_results) after losing its lock",
-}
-
 
 @pytest.fixture(scope="module")
 def chaos():
@@ -47,10 +40,7 @@ def test_the_comparison_sees_a_date_not_closed(chaos):
 
 
 def _case(scenario):
-    marks = []
-    if scenario.name in PENDING:
-        marks.append(pytest.mark.xfail(strict=False, reason=PENDING[scenario.name]))
-    return pytest.param(scenario, id=scenario.name.split(" (")[0].replace(" ", "-"), marks=marks)
+    return pytest.param(scenario, id=scenario.name.split(" (")[0].replace(" ", "-"))
 
 
 @pytest.mark.parametrize("scenario", [_case(s) for s in scenarios.SCENARIOS])
