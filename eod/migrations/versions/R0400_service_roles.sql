@@ -55,6 +55,8 @@ grant select, insert, update on eod.recon_breaks to eod_runner;
 grant select, insert on eod.recon_break_actions, eod.close_seals to eod_runner;
 -- pages wait in their outbox until the pager accepts them (0800)
 grant select, insert, update on eod.page_outbox to eod_runner;
+-- what each close could see of the ledger and the trades, recorded once per date (0701)
+grant select, insert on eod.close_snapshots to eod_runner;
 
 -- the AdminService
 grant usage on schema exchange, eod to eod_admin;
