@@ -149,9 +149,14 @@ def test_layers_import_downwards(importer, forbidden, why):
 
 
 def test_the_close_has_one_way_in():
-    """Only the service starts the flow."""
+    """Only the service starts the flow (the chaos harness wraps the flow's stage runner
+    to strike faults into it; it starts closes through the service too)."""
     starters = sorted(
-        m for m, targets in GRAPH.items() if "flows.eod_close" in targets and m.startswith("eod")
+        m
+        for m, targets in GRAPH.items()
+        if "flows.eod_close" in targets
+        and m.startswith("eod")
+        and not m.startswith("eod.devkit.chaos")
     )
     assert starters == []
     assert "flows.eod_close" in GRAPH["flows.service"]
